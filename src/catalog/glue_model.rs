@@ -1,0 +1,144 @@
+//! The AWS Glue Data Catalog's data model, in the JSON shapes of its API responses
+//! (GetDatabases, GetTables, GetPartitions). The fixtures backend reads these from disk.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetDatabasesOutput {
+    pub database_list: Vec<Database>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Database {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub location_uri: Option<String>,
+    #[serde(default)]
+    pub parameters: HashMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetTablesOutput {
+    pub table_list: Vec<Table>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Table {
+    pub name: String,
+    #[serde(default)]
+    pub database_name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub table_type: Option<String>,
+    #[serde(default)]
+    pub parameters: HashMap<String, String>,
+    #[serde(default)]
+    pub storage_descriptor: StorageDescriptor,
+    #[serde(default)]
+    pub partition_keys: Vec<Column>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StorageDescriptor {
+    #[serde(default)]
+    pub columns: Vec<Column>,
+    #[serde(default)]
+    pub location: Option<String>,
+    #[serde(default)]
+    pub input_format: Option<String>,
+    #[serde(default)]
+    pub output_format: Option<String>,
+    #[serde(default)]
+    pub serde_info: Option<SerDeInfo>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SerDeInfo {
+    #[serde(default)]
+    pub serialization_library: Option<String>,
+    #[serde(default)]
+    pub parameters: HashMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Column {
+    pub name: String,
+    #[serde(rename = "Type")]
+    pub type_name: String,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetPartitionsOutput {
+    pub partitions: Vec<Partition>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Partition {
+    pub values: Vec<String>,
+    #[serde(default)]
+    pub storage_descriptor: StorageDescriptor,
+}
+
+/// How a table's files are read, decided from the catalog entry the way Athena decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableFormat {
+    Parquet,
+    Csv,
+    Json,
+    Delta,
+}
+
+impl Table {
+    /// Delta when the table says so; otherwise from `classification`, then the SerDe / InputFormat.
+    pub fn format(&self) -> Option<TableFormat> {
+        let param = |k: &str| self.parameters.get(k).map(|v| v.to_ascii_lowercase());
+        if param("table_type").as_deref() == Some("delta")
+            || param("spark.sql.sources.provider").as_deref() == Some("delta")
+        {
+            return Some(TableFormat::Delta);
+        }
+        match param("classification").as_deref() {
+            Some("parquet") => return Some(TableFormat::Parquet),
+            Some("csv") => return Some(TableFormat::Csv),
+            Some("json") => return Some(TableFormat::Json),
+            _ => {}
+        }
+        let sd = &self.storage_descriptor;
+        let serde_lib = sd.serde_info.as_ref().and_then(|s| s.serialization_library.as_deref());
+        let hints = [serde_lib, sd.input_format.as_deref()];
+        let has = |needle: &str| hints.iter().flatten().any(|h| h.to_ascii_lowercase().contains(needle));
+        if has("parquet") {
+            Some(TableFormat::Parquet)
+        } else if has("json") {
+            Some(TableFormat::Json)
+        } else if has("lazysimpleserde") || has("opencsvserde") || has("textinputformat") {
+            Some(TableFormat::Csv)
+        } else {
+            None
+        }
+    }
+
+    /// A SerDe (or table) parameter such as `field.delim` or `skip.header.line.count`.
+    pub fn serde_param(&self, key: &str) -> Option<&str> {
+        let sd = self.storage_descriptor.serde_info.as_ref();
+        sd.and_then(|s| s.parameters.get(key))
+            .or_else(|| self.parameters.get(key))
+            .map(String::as_str)
+    }
+}

@@ -1,0 +1,122 @@
+//! The command line: `lakegate serve` and `lakegate demo generate`.
+//!
+//! Precedence for every setting: command-line flag, then `LAKEGATE_*` environment variable, then
+//! the config file, then the built-in default (see [`crate::config`]).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Config;
+
+/// A PostgreSQL-wire query gateway for data lakes.
+#[derive(Debug, Parser)]
+#[command(name = "lakegate", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the lake over the PostgreSQL protocol (the embedded demo lake by default).
+    Serve(ServeArgs),
+    /// Work with the embedded demo lake.
+    #[command(subcommand)]
+    Demo(DemoCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on, for example 127.0.0.1:5433 or 0.0.0.0:5433.
+    #[arg(long, env = "LAKEGATE_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Configuration file (TOML); see the README for its keys.
+    #[arg(long, env = "LAKEGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub lake: LakeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LakeArgs {
+    /// Directory that holds the lake's zones (landing/, raw/, curated/).
+    /// Default: the per-user data directory, for example ~/.local/share/lakegate/demo.
+    #[arg(long, env = "LAKEGATE_LAKE_ROOT")]
+    pub lake_root: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Write the demo lake (same files for the same scale); replaces an existing demo lake.
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Size of the lake: 1 is about one million orders; fractions make smaller lakes.
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+    #[command(flatten)]
+    pub lake: LakeArgs,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    crate::server::telemetry::init();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Demo(DemoCommand::Generate(args)) => generate(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    config.apply_env()?;
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+    }
+    if let Some(root) = args.lake.lake_root {
+        config.lake.root = Some(root);
+    }
+    runtime()?.block_on(crate::server::run(config))
+}
+
+fn generate(args: GenerateArgs) -> Result<(), String> {
+    if !(args.scale > 0.0 && args.scale <= 1000.0) {
+        return Err(format!(
+            "--scale must be greater than 0 and at most 1000 (got {})",
+            args.scale
+        ));
+    }
+    let mut config = Config::default();
+    config.apply_env()?;
+    if let Some(root) = args.lake.lake_root {
+        config.lake.root = Some(root);
+    }
+    let root = config.lake_root()?;
+    runtime()?
+        .block_on(crate::demo::generate(&root, args.scale, true))
+        .map_err(|e| format!("generating the demo lake in {}: {e}", root.display()))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("lakegate")
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}

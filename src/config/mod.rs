@@ -1,0 +1,162 @@
+//! `lakegate.toml`: every setting, its default, and its `LAKEGATE_*` environment override.
+//!
+//! A missing file means "all defaults": the embedded demo lake on 127.0.0.1:5433.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The whole configuration, as read from TOML.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub lake: LakeConfig,
+    pub catalog: CatalogConfig,
+    pub auth: AuthConfig,
+    pub engine: EngineConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address the PostgreSQL listener binds.
+    pub listen: SocketAddr,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5433)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LakeConfig {
+    /// Directory holding the lake's zones; relative catalog locations resolve against it.
+    pub root: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogConfig {
+    /// Directory with Glue-shaped JSON (databases.json, tables/, partitions/).
+    /// Default: the demo catalog compiled into the binary.
+    pub fixtures: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Users file with SCRAM-SHA-256 secrets. Default: the demo principals.
+    pub users_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Memory shared by all running queries, in MiB; operators spill to disk beyond it.
+    pub memory_limit_mb: usize,
+    /// Directory for spill files. Default: the system temporary directory.
+    pub spill_dir: Option<PathBuf>,
+    /// Parallelism of one query. Default: the number of cores.
+    pub target_partitions: Option<usize>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            memory_limit_mb: 4096,
+            spill_dir: None,
+            target_partitions: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file; unknown keys are errors so that typos do not pass silently.
+    pub fn from_file(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("invalid config file {}: {e}", path.display()))
+    }
+
+    /// Applies `LAKEGATE_*` environment variables on top of the file's values.
+    pub fn apply_env(&mut self) -> Result<(), String> {
+        self.apply_vars(|name| std::env::var(name).ok())
+    }
+
+    fn apply_vars(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+        if let Some(v) = var("LAKEGATE_LISTEN") {
+            self.server.listen = parse_env("LAKEGATE_LISTEN", &v)?;
+        }
+        if let Some(v) = var("LAKEGATE_LAKE_ROOT") {
+            self.lake.root = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("LAKEGATE_CATALOG_FIXTURES") {
+            self.catalog.fixtures = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("LAKEGATE_USERS_FILE") {
+            self.auth.users_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("LAKEGATE_MEMORY_LIMIT_MB") {
+            self.engine.memory_limit_mb = parse_env("LAKEGATE_MEMORY_LIMIT_MB", &v)?;
+        }
+        if let Some(v) = var("LAKEGATE_SPILL_DIR") {
+            self.engine.spill_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("LAKEGATE_TARGET_PARTITIONS") {
+            self.engine.target_partitions = Some(parse_env("LAKEGATE_TARGET_PARTITIONS", &v)?);
+        }
+        Ok(())
+    }
+
+    /// The lake root: configured, or the per-user data directory.
+    pub fn lake_root(&self) -> Result<PathBuf, String> {
+        if let Some(root) = &self.lake.root {
+            return Ok(root.clone());
+        }
+        dirs::data_dir()
+            .map(|d| d.join("lakegate").join("demo"))
+            .ok_or_else(|| "no per-user data directory here; pass --lake-root DIR".to_owned())
+    }
+}
+
+fn parse_env<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .parse()
+        .map_err(|e| format!("environment variable {name}={value:?} is invalid: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file() {
+        let mut config: Config =
+            toml::from_str("[server]\nlisten = \"127.0.0.1:7000\"\n[engine]\nmemory_limit_mb = 10")
+                .unwrap();
+        config
+            .apply_vars(|name| (name == "LAKEGATE_LISTEN").then(|| "0.0.0.0:6000".to_owned()))
+            .unwrap();
+        assert_eq!(config.server.listen.port(), 6000);
+        assert_eq!(config.engine.memory_limit_mb, 10);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_env_values_are_errors() {
+        assert!(toml::from_str::<Config>("[server]\nlisen = \"x\"").is_err());
+        let mut config = Config::default();
+        let err = config
+            .apply_vars(|name| (name == "LAKEGATE_MEMORY_LIMIT_MB").then(|| "lots".to_owned()))
+            .unwrap_err();
+        assert!(err.contains("LAKEGATE_MEMORY_LIMIT_MB"), "{err}");
+    }
+}

@@ -1,0 +1,237 @@
+//! One mapping from every error to the SQLSTATE and message a client sees (D11).
+//!
+//! Errors opt in to being shown: user mistakes (syntax, unknown names, bad data) carry their
+//! message to the client; anything that could reveal the lake's internals (object store paths,
+//! file errors, bugs) reaches the client as a generic message with the query id, and the detail
+//! goes to the log only. Both matches below are exhaustive, so a new error variant cannot go
+//! unclassified.
+
+use datafusion::arrow::error::ArrowError;
+use datafusion::error::DataFusionError;
+use datafusion::sql::sqlparser::parser::ParserError;
+use pgwire::error::{ErrorInfo, PgWireError};
+
+/// The SQLSTATEs lakegate sends, named as in PostgreSQL's errcodes.txt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlState {
+    SyntaxError,
+    UndefinedTable,
+    UndefinedColumn,
+    UndefinedFunction,
+    UndefinedObject,
+    AmbiguousColumn,
+    DuplicateColumn,
+    GroupingError,
+    SyntaxErrorOrAccessRuleViolation,
+    InsufficientPrivilege,
+    FeatureNotSupported,
+    InvalidParameterValue,
+    DivisionByZero,
+    NumericValueOutOfRange,
+    InvalidTextRepresentation,
+    DataException,
+    InvalidSqlStatementName,
+    InFailedSqlTransaction,
+    NoActiveSqlTransaction,
+    CantChangeRuntimeParam,
+    ProtocolViolation,
+    QueryCanceled,
+    OutOfMemory,
+    IoError,
+    InternalError,
+}
+
+impl SqlState {
+    pub fn code(self) -> &'static str {
+        match self {
+            SqlState::SyntaxError => "42601",
+            SqlState::UndefinedTable => "42P01",
+            SqlState::UndefinedColumn => "42703",
+            SqlState::UndefinedFunction => "42883",
+            SqlState::UndefinedObject => "42704",
+            SqlState::AmbiguousColumn => "42702",
+            SqlState::DuplicateColumn => "42701",
+            SqlState::GroupingError => "42803",
+            SqlState::SyntaxErrorOrAccessRuleViolation => "42000",
+            SqlState::InsufficientPrivilege => "42501",
+            SqlState::FeatureNotSupported => "0A000",
+            SqlState::InvalidParameterValue => "22023",
+            SqlState::DivisionByZero => "22012",
+            SqlState::NumericValueOutOfRange => "22003",
+            SqlState::InvalidTextRepresentation => "22P02",
+            SqlState::DataException => "22000",
+            SqlState::InvalidSqlStatementName => "26000",
+            SqlState::InFailedSqlTransaction => "25P02",
+            SqlState::NoActiveSqlTransaction => "25P01",
+            SqlState::CantChangeRuntimeParam => "55P02",
+            SqlState::ProtocolViolation => "08P01",
+            SqlState::QueryCanceled => "57014",
+            SqlState::OutOfMemory => "53200",
+            SqlState::IoError => "58030",
+            SqlState::InternalError => "XX000",
+        }
+    }
+}
+
+/// What a client is told: a SQLSTATE and a message that is safe to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientError {
+    pub state: SqlState,
+    pub message: String,
+}
+
+impl ClientError {
+    pub fn new(state: SqlState, message: impl Into<String>) -> Self {
+        Self { state, message: message.into() }
+    }
+
+    /// An error whose detail must stay in the log: the client gets a summary and the query id.
+    fn hidden(state: SqlState, summary: &str, detail: &dyn std::fmt::Display) -> Self {
+        let query_id = crate::session::query_id::new_id();
+        tracing::error!(%query_id, sqlstate = state.code(), %detail, "{summary}");
+        Self::new(state, format!("{summary} (query id {query_id})"))
+    }
+
+    pub fn into_error_info(self) -> ErrorInfo {
+        ErrorInfo::new("ERROR".to_owned(), self.state.code().to_owned(), self.message)
+    }
+
+    pub fn into_pgwire(self) -> PgWireError {
+        PgWireError::UserError(Box::new(self.into_error_info()))
+    }
+}
+
+/// Errors raised by lakegate itself (not by the engine).
+#[derive(Debug, thiserror::Error)]
+pub enum LakegateError {
+    #[error(transparent)]
+    Engine(#[from] DataFusionError),
+    #[error("syntax error: {0}")]
+    Syntax(String),
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    NotSupported(String),
+    #[error("unrecognized configuration parameter \"{0}\"")]
+    UnknownSetting(String),
+    #[error("parameter \"{0}\" cannot be changed")]
+    ReadOnlySetting(String),
+    #[error("invalid value for parameter \"{name}\": \"{value}\"")]
+    InvalidSetting { name: String, value: String },
+    #[error("prepared statement \"{0}\" does not exist")]
+    UnknownPreparedStatement(String),
+    #[error("current transaction is aborted, commands ignored until end of transaction block")]
+    InFailedTransaction,
+    #[error("{0}")]
+    Protocol(String),
+    #[error("savepoints can only be used in transaction blocks")]
+    NoTransaction,
+    #[error("canceling statement due to user request")]
+    Canceled,
+    #[error("canceling statement due to statement timeout")]
+    StatementTimeout,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl LakegateError {
+    pub fn to_client(&self) -> ClientError {
+        let shown = |state| ClientError::new(state, self.to_string());
+        match self {
+            LakegateError::Engine(e) => classify_engine_error(e),
+            LakegateError::Syntax(_) => shown(SqlState::SyntaxError),
+            LakegateError::PermissionDenied(_) => shown(SqlState::InsufficientPrivilege),
+            LakegateError::NotSupported(_) => shown(SqlState::FeatureNotSupported),
+            LakegateError::UnknownSetting(_) => shown(SqlState::UndefinedObject),
+            LakegateError::ReadOnlySetting(_) => shown(SqlState::CantChangeRuntimeParam),
+            LakegateError::InvalidSetting { .. } => shown(SqlState::InvalidParameterValue),
+            LakegateError::InFailedTransaction => shown(SqlState::InFailedSqlTransaction),
+            LakegateError::Protocol(_) => shown(SqlState::ProtocolViolation),
+            LakegateError::NoTransaction => shown(SqlState::NoActiveSqlTransaction),
+            LakegateError::UnknownPreparedStatement(_) => shown(SqlState::InvalidSqlStatementName),
+            LakegateError::Canceled | LakegateError::StatementTimeout => shown(SqlState::QueryCanceled),
+            LakegateError::Internal(_) => ClientError::hidden(SqlState::InternalError, "internal error", self),
+        }
+    }
+
+    pub fn into_pgwire(self) -> PgWireError {
+        self.to_client().into_pgwire()
+    }
+}
+
+impl From<ParserError> for LakegateError {
+    fn from(e: ParserError) -> Self {
+        LakegateError::Syntax(parser_message(&e))
+    }
+}
+
+fn parser_message(e: &ParserError) -> String {
+    match e {
+        ParserError::TokenizerError(m) | ParserError::ParserError(m) => m.clone(),
+        ParserError::RecursionLimitExceeded => "statement is nested too deeply".to_owned(),
+    }
+}
+
+/// Walks a DataFusion error to its root cause and classifies that.
+pub fn classify_engine_error(error: &DataFusionError) -> ClientError {
+    use DataFusionError as E;
+    match error.find_root() {
+        E::ArrowError(e, _) => classify_arrow_error(e),
+        E::SQL(e, _) => ClientError::new(SqlState::SyntaxError, format!("syntax error: {}", parser_message(e))),
+        E::SchemaError(e, _) => crate::error::schema::classify(e),
+        E::Plan(m) => crate::error::schema::classify_plan_message(m),
+        E::NotImplemented(m) => ClientError::new(SqlState::FeatureNotSupported, format!("not supported: {m}")),
+        E::Configuration(m) => ClientError::new(SqlState::InvalidParameterValue, m.clone()),
+        E::ResourcesExhausted(_) => ClientError::new(
+            SqlState::OutOfMemory,
+            "out of memory: the query needs more memory than the gateway's limit allows",
+        ),
+        E::Execution(m) => crate::error::schema::classify_execution_message(m, error),
+        E::Collection(errors) => errors.first().map_or_else(
+            || ClientError::hidden(SqlState::InternalError, "internal error", error),
+            classify_engine_error,
+        ),
+        E::Shared(inner) => classify_engine_error(inner),
+        E::Diagnostic(_, inner) | E::Context(_, inner) => classify_engine_error(inner),
+        E::External(inner) => classify_external(inner.as_ref(), error),
+        E::ObjectStore(_) | E::IoError(_) => {
+            ClientError::hidden(SqlState::IoError, "could not read from the lake's storage", error)
+        }
+        E::ParquetError(_) => ClientError::hidden(SqlState::IoError, "could not read a data file", error),
+        E::ExecutionJoin(_) | E::Internal(_) | E::Substrait(_) | E::Ffi(_) => {
+            ClientError::hidden(SqlState::InternalError, "internal error", error)
+        }
+    }
+}
+
+fn classify_external(inner: &(dyn std::error::Error + Send + Sync + 'static), whole: &DataFusionError) -> ClientError {
+    if let Some(e) = inner.downcast_ref::<LakegateError>() {
+        return e.to_client();
+    }
+    if let Some(e) = inner.downcast_ref::<ArrowError>() {
+        return classify_arrow_error(e);
+    }
+    ClientError::hidden(SqlState::IoError, "could not read from the lake", whole)
+}
+
+fn classify_arrow_error(e: &ArrowError) -> ClientError {
+    use ArrowError as A;
+    let shown = |state, message: &str| ClientError::new(state, message.to_owned());
+    match e {
+        A::DivideByZero => shown(SqlState::DivisionByZero, "division by zero"),
+        A::ArithmeticOverflow(m) => shown(SqlState::NumericValueOutOfRange, &format!("value out of range: {m}")),
+        A::CastError(m) | A::ParseError(m) => shown(SqlState::InvalidTextRepresentation, &format!("invalid input: {m}")),
+        A::InvalidArgumentError(m) => shown(SqlState::InvalidParameterValue, m),
+        A::ComputeError(m) => shown(SqlState::DataException, m),
+        A::NotYetImplemented(m) => shown(SqlState::FeatureNotSupported, &format!("not supported: {m}")),
+        A::MemoryError(_) => shown(SqlState::OutOfMemory, "out of memory"),
+        A::CsvError(_) | A::JsonError(_) | A::IpcError(_) | A::ParquetError(_) | A::AvroError(_) => {
+            ClientError::hidden(SqlState::DataException, "a data file could not be decoded", e)
+        }
+        A::IoError(..) | A::ExternalError(_) => ClientError::hidden(SqlState::IoError, "could not read from the lake", e),
+        A::SchemaError(_) | A::CDataInterface(_) | A::DictionaryKeyOverflowError | A::RunEndIndexOverflowError
+        | A::OffsetOverflowError(_) => ClientError::hidden(SqlState::InternalError, "internal error", e),
+    }
+}
+
+mod schema;

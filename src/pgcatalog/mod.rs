@@ -1,0 +1,182 @@
+//! `pg_catalog` and the PostgreSQL system functions clients call, fed by lakegate's catalog.
+//!
+//! datafusion-pg-catalog provides the tables (static snapshots of a real PostgreSQL plus
+//! `pg_class`, `pg_namespace`, `pg_attribute`, … built from a [`CatalogInfo`]). We implement
+//! `CatalogInfo` over catalog metadata so that listing tables never opens them, share one
+//! provider between sessions so that OIDs agree across connections, and assign every table its
+//! OID at start-up so RowDescription can name the table a column comes from.
+
+mod functions;
+mod patched;
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, RwLock};
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{Int64Type, SchemaRef};
+use datafusion::catalog::SchemaProvider;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::TableType;
+use datafusion::prelude::SessionContext;
+use datafusion_pg_catalog::pg_catalog::catalog_info::CatalogInfo;
+use datafusion_pg_catalog::pg_catalog::context::{PgCatalogContextProvider, Role};
+use datafusion_pg_catalog::pg_catalog::{PgCatalogSchemaProvider, PgCatalogStaticTables};
+
+use crate::auth::Users;
+use crate::catalog::{LakeCatalog, TableEntry, DATABASE_NAME};
+pub use functions::{register_functions, SessionFunctionsContext};
+
+pub const PG_CATALOG_SCHEMA: &str = "pg_catalog";
+
+/// The static tables decode ~1 MB of embedded Arrow data; do it once per process.
+static STATIC_TABLES: LazyLock<Result<Arc<PgCatalogStaticTables>, String>> =
+    LazyLock::new(|| PgCatalogStaticTables::try_new().map(Arc::new).map_err(|e| e.to_string()));
+
+/// Catalog metadata as datafusion-pg-catalog reads it.
+#[derive(Debug, Clone)]
+struct LakeCatalogInfo {
+    lake: Arc<LakeCatalog>,
+}
+
+#[async_trait]
+impl CatalogInfo for LakeCatalogInfo {
+    async fn catalog_names(&self) -> Result<Vec<String>> {
+        Ok(vec![DATABASE_NAME.to_owned()])
+    }
+
+    /// The lake's schemas plus `pg_catalog` (fixed OID 11, which `pg_type` and `pg_proc`
+    /// rows reference, so type-introspection joins find it).
+    async fn schema_names(&self, catalog: &str) -> Result<Option<Vec<String>>> {
+        Ok((catalog == DATABASE_NAME).then(|| {
+            let mut names = vec![PG_CATALOG_SCHEMA.to_owned()];
+            names.extend(self.lake.schema_names().iter().cloned());
+            names
+        }))
+    }
+
+    async fn table_names(&self, catalog: &str, schema: &str) -> Result<Option<Vec<String>>> {
+        Ok((catalog == DATABASE_NAME).then(|| self.lake.table_names(schema)))
+    }
+
+    async fn table_schema(&self, catalog: &str, schema: &str, table: &str) -> Result<Option<SchemaRef>> {
+        Ok(self.entry(catalog, schema, table).map(|e| Arc::clone(&e.schema)))
+    }
+
+    async fn table_type(&self, catalog: &str, schema: &str, table: &str) -> Result<Option<TableType>> {
+        Ok(self.entry(catalog, schema, table).map(|_| TableType::Base))
+    }
+}
+
+impl LakeCatalogInfo {
+    fn entry(&self, catalog: &str, schema: &str, table: &str) -> Option<Arc<TableEntry>> {
+        (catalog == DATABASE_NAME).then(|| self.lake.table(schema, table)).flatten()
+    }
+}
+
+/// Roles for `pg_roles`. A struct holding an `Arc`, never an `Arc<T>` itself: the crate's
+/// blanket impl for `Arc<T>` calls itself forever.
+#[derive(Debug, Clone)]
+struct LakeRoles {
+    users: Arc<Users>,
+}
+
+#[async_trait]
+impl PgCatalogContextProvider for LakeRoles {
+    async fn roles(&self) -> Vec<String> {
+        self.users.names()
+    }
+
+    async fn role(&self, name: &str) -> Option<Role> {
+        let principal = self.users.principal(name)?;
+        Some(Role {
+            name: principal.user.clone(),
+            is_superuser: principal.superuser,
+            can_login: true,
+            can_create_db: false,
+            can_create_role: false,
+            can_create_user: false,
+            can_replication: false,
+            grants: Vec::new(),
+            inherited_roles: principal.groups.clone(),
+        })
+    }
+}
+
+/// The shared `pg_catalog` schema plus the OIDs it gave each table.
+#[derive(Debug)]
+pub struct PgCatalog {
+    schema: Arc<dyn SchemaProvider>,
+    static_tables: Arc<PgCatalogStaticTables>,
+    lake: Arc<LakeCatalog>,
+    table_oids: TableOids,
+}
+
+type TableOids = Arc<RwLock<HashMap<(String, String), i32>>>;
+
+/// Type modifiers of the catalog's columns, keyed by (table OID, attnum).
+fn type_modifiers(lake: Arc<LakeCatalog>, oids: TableOids) -> patched::TypeModifiers {
+    Arc::new(move || {
+        let oids = oids.read().expect("oid lock");
+        let mut modifiers = HashMap::new();
+        for ((schema, table), oid) in oids.iter() {
+            let Some(entry) = lake.table(schema, table) else { continue };
+            for (index, field) in entry.schema.fields().iter().enumerate() {
+                let modifier = crate::session::type_modifier(field.data_type());
+                if modifier >= 0 {
+                    modifiers.insert((*oid, index as i16 + 1), modifier);
+                }
+            }
+        }
+        modifiers
+    })
+}
+
+impl PgCatalog {
+    pub fn new(lake: Arc<LakeCatalog>, users: Arc<Users>) -> Result<Self, String> {
+        let static_tables = STATIC_TABLES.clone()?;
+        let info = LakeCatalogInfo { lake: Arc::clone(&lake) };
+        let provider = PgCatalogSchemaProvider::try_new(info, Arc::clone(&static_tables), LakeRoles { users })
+            .map_err(|e| e.to_string())?;
+        let table_oids = TableOids::default();
+        let modifiers = type_modifiers(Arc::clone(&lake), Arc::clone(&table_oids));
+        let schema = Arc::new(patched::PatchedPgCatalog::new(Arc::new(provider), modifiers));
+        Ok(Self { schema, static_tables, lake, table_oids })
+    }
+
+    pub fn schema(&self) -> Arc<dyn SchemaProvider> {
+        Arc::clone(&self.schema)
+    }
+
+    /// Reads every table's OID from `pg_class`, which assigns them in catalog order; the provider
+    /// keeps them for its lifetime, so RowDescription and `pg_class` agree.
+    pub async fn load_table_oids(&self, ctx: &SessionContext) -> Result<()> {
+        let sql = "SELECT n.nspname, c.relname, CAST(c.oid AS BIGINT) \
+                   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace";
+        let batches: Vec<RecordBatch> = ctx.sql(sql).await?.collect().await?;
+        let mut oids = HashMap::new();
+        for batch in &batches {
+            let (schemas, tables) = (batch.column(0).as_string::<i32>(), batch.column(1).as_string::<i32>());
+            let ids = batch.column(2).as_primitive::<Int64Type>();
+            for row in 0..batch.num_rows() {
+                let oid = i32::try_from(ids.value(row))
+                    .map_err(|_| DataFusionError::Internal("table OID out of range".into()))?;
+                oids.insert((schemas.value(row).to_owned(), tables.value(row).to_owned()), oid);
+            }
+        }
+        *self.table_oids.write().expect("oid lock") = oids;
+        Ok(())
+    }
+
+    pub fn table_oid(&self, schema: &str, table: &str) -> Option<i32> {
+        let oids = self.table_oids.read().expect("oid lock");
+        oids.get(&(schema.to_owned(), table.to_owned())).copied()
+    }
+
+    /// The table with this OID, for `obj_description` / `col_description`.
+    fn table_by_oid(&self, oid: i64) -> Option<Arc<TableEntry>> {
+        let oids = self.table_oids.read().expect("oid lock");
+        let ((schema, table), _) = oids.iter().find(|(_, o)| i64::from(**o) == oid)?;
+        self.lake.table(schema, table)
+    }
+}

@@ -1,0 +1,191 @@
+//! Parquet, CSV and JSON tables whose partitions come from the catalog, not from listing the
+//! bucket: partition values are typed from the catalog, a predicate on partition keys selects
+//! partitions before any storage call, and only the selected partitions' locations are listed.
+//! Locations may be anywhere (Glue allows partitions outside the table's prefix).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use datafusion::arrow::datatypes::{FieldRef, Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::{project_schema, DFSchema, Result, ScalarValue};
+use datafusion::datasource::file_format::csv::CsvFormat;
+use datafusion::datasource::file_format::json::JsonFormat;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::file_format::FileFormat;
+use datafusion::datasource::listing::helpers::expr_applicable_for_cols;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::ExecutionPlan;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path as ObjectPath;
+
+/// How the files of a table are decoded.
+#[derive(Debug, Clone)]
+pub enum FileKind {
+    Parquet,
+    Csv { delimiter: u8, has_header: bool },
+    Json,
+}
+
+/// One partition (or, for an unpartitioned table, the table itself): where its files are and
+/// the typed values of the partition keys.
+#[derive(Debug, Clone)]
+pub struct PartitionLocation {
+    pub store: ObjectStoreUrl,
+    pub prefix: ObjectPath,
+    pub values: Vec<ScalarValue>,
+}
+
+/// A table read from files under catalog-provided partition locations.
+#[derive(Debug)]
+pub struct PartitionedTable {
+    file_schema: SchemaRef,
+    partition_fields: Vec<FieldRef>,
+    table_schema: SchemaRef,
+    kind: FileKind,
+    partitions: Vec<PartitionLocation>,
+}
+
+/// Listing calls in flight at once for one scan.
+const LIST_CONCURRENCY: usize = 32;
+
+impl PartitionedTable {
+    pub fn new(
+        file_schema: SchemaRef,
+        partition_fields: Vec<FieldRef>,
+        kind: FileKind,
+        partitions: Vec<PartitionLocation>,
+    ) -> Self {
+        let fields = file_schema.fields().iter().cloned().chain(partition_fields.iter().cloned());
+        let table_schema = Arc::new(Schema::new(fields.collect::<Vec<_>>()));
+        Self { file_schema, partition_fields, table_schema, kind, partitions }
+    }
+
+    fn partition_names(&self) -> Vec<&str> {
+        self.partition_fields.iter().map(|f| f.name().as_str()).collect()
+    }
+
+    /// The partitions whose values satisfy every filter that uses only partition keys.
+    fn select_partitions(&self, state: &dyn Session, filters: &[Expr]) -> Result<Vec<&PartitionLocation>> {
+        let names = self.partition_names();
+        let applicable: Vec<Expr> = filters
+            .iter()
+            .filter(|e| !names.is_empty() && expr_applicable_for_cols(&names, e))
+            .cloned()
+            .collect();
+        let Some(predicate) = conjunction(applicable) else {
+            return Ok(self.partitions.iter().collect());
+        };
+        // Evaluate the predicate once over a batch with one row per partition.
+        let schema = Arc::new(Schema::new(self.partition_fields.clone()));
+        let columns = (0..self.partition_fields.len())
+            .map(|i| ScalarValue::iter_to_array(self.partitions.iter().map(|p| p.values[i].clone())))
+            .collect::<Result<Vec<ArrayRef>>>()?;
+        let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
+        let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
+        let physical = state.create_physical_expr(predicate, &df_schema)?;
+        let result = physical.evaluate(&batch)?.into_array(batch.num_rows())?;
+        let keep = result
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .ok_or_else(|| datafusion::error::DataFusionError::Internal("partition predicate is not boolean".into()))?;
+        Ok(self
+            .partitions
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| keep.is_valid(*i) && keep.value(*i))
+            .map(|(_, p)| p)
+            .collect())
+    }
+
+    fn format(&self, state: &dyn Session) -> Arc<dyn FileFormat> {
+        match &self.kind {
+            FileKind::Parquet => {
+                Arc::new(ParquetFormat::default().with_options(state.table_options().parquet.clone()))
+            }
+            FileKind::Csv { delimiter, has_header } => Arc::new(
+                CsvFormat::default().with_has_header(*has_header).with_delimiter(*delimiter),
+            ),
+            FileKind::Json => Arc::new(JsonFormat::default()),
+        }
+    }
+}
+
+/// Lists the data files of one partition, skipping Hive/Spark markers (`_SUCCESS`, `.crc`, …).
+async fn list_files(state: &dyn Session, partition: &PartitionLocation) -> Result<Vec<PartitionedFile>> {
+    let store = state.runtime_env().object_store(&partition.store)?;
+    let metas: Vec<_> = store.list(Some(&partition.prefix)).try_collect().await?;
+    Ok(metas
+        .into_iter()
+        .filter(|m| {
+            let name = m.location.filename().unwrap_or_default();
+            !(name.starts_with('_') || name.starts_with('.'))
+        })
+        .map(|m| PartitionedFile::new_from_meta(m).with_partition_values(partition.values.clone()))
+        .collect())
+}
+
+#[async_trait]
+impl TableProvider for PartitionedTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.table_schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    /// Filters on partition keys alone are applied exactly by partition selection.
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        let names = self.partition_names();
+        Ok(filters
+            .iter()
+            .map(|e| match !names.is_empty() && expr_applicable_for_cols(&names, e) {
+                true => TableProviderFilterPushDown::Exact,
+                false => TableProviderFilterPushDown::Inexact,
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let selected: Vec<PartitionLocation> =
+            self.select_partitions(state, filters)?.into_iter().cloned().collect();
+        let listed: Vec<Vec<PartitionedFile>> = futures::stream::iter(selected)
+            .map(|p| async move { list_files(state, &p).await })
+            .buffered(LIST_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let files: Vec<PartitionedFile> = listed.into_iter().flatten().collect();
+        let Some(first) = self.partitions.first() else {
+            return Ok(Arc::new(EmptyExec::new(project_schema(&self.table_schema, projection)?)));
+        };
+        if files.is_empty() {
+            return Ok(Arc::new(EmptyExec::new(project_schema(&self.table_schema, projection)?)));
+        }
+        let format = self.format(state);
+        let table_schema = TableSchema::builder(Arc::clone(&self.file_schema))
+            .with_table_partition_cols(self.partition_fields.clone())
+            .build();
+        let source = format.file_source(table_schema);
+        let groups = FileGroup::new(files).split_files(state.config().target_partitions());
+        let config = FileScanConfigBuilder::new(first.store.clone(), source)
+            .with_file_groups(groups)
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .build();
+        format.create_physical_plan(state, config).await
+    }
+}

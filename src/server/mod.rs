@@ -1,0 +1,128 @@
+//! The gateway process: shared state ([`Gateway`]), the TCP listener, and one set of pgwire
+//! handlers per connection.
+
+mod cancel;
+mod handlers;
+pub mod telemetry;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use tokio::net::TcpListener;
+
+use crate::auth::Users;
+use crate::catalog::fixtures::FixtureCatalog;
+use crate::catalog::LakeCatalog;
+use crate::config::Config;
+use crate::pgcatalog::PgCatalog;
+pub use cancel::{CancelRegistration, CancelRegistry};
+pub use handlers::ConnectionHandlers;
+
+/// Everything connections share: catalog, users, the engine's runtime (memory pool, spill
+/// directory, object stores) and the cancel registry.
+#[derive(Debug)]
+pub struct Gateway {
+    pub lake: Arc<LakeCatalog>,
+    pub pg_catalog: Arc<PgCatalog>,
+    pub users: Arc<Users>,
+    pub runtime: Arc<RuntimeEnv>,
+    pub cancels: Arc<CancelRegistry>,
+    pub target_partitions: usize,
+}
+
+impl Gateway {
+    /// Loads the catalog and users, and generates the demo lake if it is being served and is
+    /// missing.
+    pub async fn build(config: &Config) -> Result<Arc<Self>, String> {
+        let root = config.lake_root()?;
+        let fixtures = match &config.catalog.fixtures {
+            Some(dir) => FixtureCatalog::from_dir(dir)?,
+            None => {
+                ensure_demo_lake(&root).await?;
+                FixtureCatalog::embedded()?
+            }
+        };
+        let users = Arc::new(match &config.auth.users_file {
+            Some(path) => Users::from_file(path)?,
+            None => Users::demo()?,
+        });
+        let lake = Arc::new(LakeCatalog::from_fixtures(fixtures, root)?);
+        let pg_catalog = Arc::new(PgCatalog::new(Arc::clone(&lake), Arc::clone(&users))?);
+        let gateway = Arc::new(Self {
+            lake,
+            pg_catalog,
+            users,
+            runtime: runtime_env(config)?,
+            cancels: Arc::default(),
+            target_partitions: config.engine.target_partitions.unwrap_or_else(num_cpus),
+        });
+        let bootstrap = crate::session::bootstrap_context(&gateway);
+        gateway
+            .pg_catalog
+            .load_table_oids(&bootstrap)
+            .await
+            .map_err(|e| format!("cannot build pg_catalog: {e}"))?;
+        Ok(gateway)
+    }
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map(usize::from).unwrap_or(2)
+}
+
+/// One memory pool for all queries; operators that can spill do so beyond it (D12).
+fn runtime_env(config: &Config) -> Result<Arc<RuntimeEnv>, String> {
+    let bytes = config.engine.memory_limit_mb.saturating_mul(1024 * 1024);
+    let disk = match &config.engine.spill_dir {
+        Some(dir) => DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![dir.clone()])),
+        None => DiskManagerBuilder::default(),
+    };
+    RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(bytes)))
+        .with_disk_manager_builder(disk)
+        .build_arc()
+        .map_err(|e| format!("cannot set up the query engine: {e}"))
+}
+
+async fn ensure_demo_lake(root: &PathBuf) -> Result<(), String> {
+    if let Some(scale) = crate::demo::existing_scale(root) {
+        tracing::info!(lake_root = %root.display(), scale, "serving the demo lake");
+        return Ok(());
+    }
+    tracing::info!(lake_root = %root.display(), "demo lake missing; generating it (scale 1)");
+    crate::demo::generate(root, 1.0, true)
+        .await
+        .map_err(|e| format!("cannot generate the demo lake in {}: {e}", root.display()))
+}
+
+/// Builds the gateway and serves until the process is stopped.
+pub async fn run(config: Config) -> Result<(), String> {
+    let gateway = Gateway::build(&config).await?;
+    let listen = config.server.listen;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e} (is another server using the port? try --listen)"))?;
+    tracing::info!(
+        "lakegate listening on {listen}; connect with: psql \"host={} port={} dbname=lake user=analyst\" (password: analyst)",
+        listen.ip(),
+        listen.port()
+    );
+    serve(listener, gateway).await.map_err(|e| format!("listener failed: {e}"))
+}
+
+/// Accepts connections forever; each gets its own handlers and task.
+pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> std::io::Result<()> {
+    loop {
+        let (socket, peer) = listener.accept().await?;
+        let _ = socket.set_nodelay(true);
+        let handlers = ConnectionHandlers::new(Arc::clone(&gateway));
+        tokio::spawn(async move {
+            if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}

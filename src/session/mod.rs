@@ -1,0 +1,134 @@
+//! One connection's session: the principal, its own DataFusion `SessionContext` (over the
+//! shared runtime and catalog), typed settings, and the protocol handlers that run statements.
+
+mod encode;
+mod copy;
+mod execute;
+mod handler;
+mod naming;
+mod origin;
+pub mod query_id;
+pub mod settings;
+mod stream;
+
+use std::collections::BTreeSet;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use datafusion::catalog::{CatalogProviderList, MemoryCatalogProviderList};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_pg_catalog::pg_catalog::generate_series_arg_coercion::CoerceIntArgsToBigInt;
+use datafusion_pg_catalog::pg_catalog::oid_type_planner::PgOidTypePlanner;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::Principal;
+use crate::catalog::{LakeCatalogProvider, DATABASE_NAME, PUBLIC_SCHEMA};
+use crate::pgcatalog::{register_functions, SessionFunctionsContext};
+use crate::server::Gateway;
+pub use encode::type_modifier;
+pub use handler::QueryHandler;
+use settings::Settings;
+
+pub struct Session {
+    pub principal: Principal,
+    pub ctx: SessionContext,
+    pub settings: Arc<RwLock<Settings>>,
+    gateway: Arc<Gateway>,
+    /// Cancels the statement that is running now; replaced at each statement's start.
+    running: Mutex<CancellationToken>,
+    /// Names of protocol-level prepared statements, for DEALLOCATE ALL / DISCARD ALL.
+    statement_names: Mutex<BTreeSet<String>>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("principal", &self.principal).finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub fn new(gateway: &Arc<Gateway>, principal: Principal, startup: &[(String, String)]) -> Self {
+        let settings = Arc::new(RwLock::new(Settings::new(&principal.user, principal.superuser, startup)));
+        let ctx = session_context(gateway);
+        register_functions(&ctx, &SessionFunctionsContext {
+            user: principal.user.clone(),
+            settings: Arc::clone(&settings),
+            pg_catalog: Arc::clone(&gateway.pg_catalog),
+            schemas: gateway.lake.schema_names().to_vec(),
+        });
+        let session = Self {
+            principal,
+            ctx,
+            settings,
+            gateway: Arc::clone(gateway),
+            running: Mutex::default(),
+            statement_names: Mutex::default(),
+        };
+        session.apply_search_path();
+        session
+    }
+
+    /// The settings reported to the client at startup.
+    pub fn reported_settings(&self) -> HashMap<String, String> {
+        let settings = self.settings.read().expect("settings lock");
+        settings.reported().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+    }
+
+    /// Stops the running statement, if any (CancelRequest).
+    pub fn cancel_running(&self) {
+        self.running.lock().expect("cancel lock").cancel();
+    }
+
+    /// A fresh cancel token for the statement that starts now.
+    fn start_statement(&self) -> CancellationToken {
+        let token = CancellationToken::new();
+        *self.running.lock().expect("cancel lock") = token.clone();
+        token
+    }
+
+    /// Unqualified table names resolve in the first schema of `search_path` that exists.
+    fn apply_search_path(&self) {
+        let path = self.settings.read().expect("settings lock").search_path();
+        let schemas = self.gateway.lake.schema_names();
+        let first = path.into_iter().find(|s| schemas.contains(s)).unwrap_or_else(|| PUBLIC_SCHEMA.to_owned());
+        let state = self.ctx.state_ref();
+        state.write().config_mut().options_mut().catalog.default_schema = first;
+    }
+
+    fn default_schema(&self) -> String {
+        self.ctx.state_ref().read().config().options().catalog.default_schema.clone()
+    }
+}
+
+/// A DataFusion context over the shared runtime and the lake catalog.
+fn session_context(gateway: &Arc<Gateway>) -> SessionContext {
+    let mut config = SessionConfig::new()
+        .with_default_catalog_and_schema(DATABASE_NAME, PUBLIC_SCHEMA)
+        .with_create_default_catalog_and_schema(false)
+        .with_information_schema(true)
+        .with_target_partitions(gateway.target_partitions);
+    let options = config.options_mut();
+    options.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+    // Plain Utf8 everywhere: what the catalog reports and what PostgreSQL encoders expect.
+    options.sql_parser.map_string_types_to_utf8view = false;
+    options.execution.parquet.schema_force_view_types = false;
+    let catalogs = Arc::new(MemoryCatalogProviderList::new());
+    let lake = LakeCatalogProvider::new(Arc::clone(&gateway.lake), gateway.pg_catalog.schema());
+    catalogs.register_catalog(DATABASE_NAME.to_owned(), Arc::new(lake));
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(Arc::clone(&gateway.runtime))
+        .with_catalog_list(catalogs as Arc<dyn CatalogProviderList>)
+        .with_default_features()
+        .with_type_planner(Arc::new(PgOidTypePlanner))
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    CoerceIntArgsToBigInt::widen(&ctx);
+    ctx
+}
+
+/// A context for the gateway's own catalog queries at start-up.
+pub fn bootstrap_context(gateway: &Arc<Gateway>) -> SessionContext {
+    session_context(gateway)
+}

@@ -1,0 +1,84 @@
+//! Result streaming (D12): record batches are encoded into rows as the client reads them, never
+//! collected. The stream also carries the statement's cancel token and `statement_timeout`,
+//! because DataFusion does its work while the stream is polled, long after planning returned.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::execution::SendableRecordBatchStream;
+use futures::{Stream, StreamExt};
+use pgwire::api::results::FieldInfo;
+use pgwire::error::PgWireResult;
+use pgwire::messages::data::DataRow;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::encode::to_wire;
+use crate::error::LakegateError;
+
+/// What stops a statement early.
+#[derive(Debug, Clone)]
+pub struct StatementGuard {
+    pub cancel: CancellationToken,
+    pub deadline: Option<Instant>,
+}
+
+impl StatementGuard {
+    pub fn new(cancel: CancellationToken, timeout_ms: u64) -> Self {
+        let deadline = (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms));
+        Self { cancel, deadline }
+    }
+
+    /// Resolves when the statement must stop, with the error to report.
+    async fn stopped(&self) -> LakegateError {
+        let timeout = async {
+            match self.deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = self.cancel.cancelled() => LakegateError::Canceled,
+            _ = timeout => LakegateError::StatementTimeout,
+        }
+    }
+}
+
+/// Record batches, cast to the wire schema, until the stream ends, fails or is stopped.
+pub fn guarded_batches(
+    stream: SendableRecordBatchStream,
+    wire_schema: SchemaRef,
+    guard: StatementGuard,
+) -> impl Stream<Item = Result<RecordBatch, LakegateError>> + Send {
+    futures::stream::unfold(Some(stream), move |state| {
+        let (guard, wire_schema) = (guard.clone(), Arc::clone(&wire_schema));
+        async move {
+            let mut stream = state?;
+            let next = tokio::select! {
+                biased;
+                stop = guard.stopped() => return Some((Err(stop), None)),
+                next = stream.next() => next?,
+            };
+            match next.and_then(|batch| to_wire(batch, &wire_schema)) {
+                Ok(batch) => Some((Ok(batch), Some(stream))),
+                Err(e) => Some((Err(LakegateError::Engine(e)), None)),
+            }
+        }
+    })
+}
+
+/// DataRows for pgwire, encoded batch by batch.
+pub fn data_rows(
+    batches: impl Stream<Item = Result<RecordBatch, LakegateError>> + Send + 'static,
+    fields: Arc<Vec<FieldInfo>>,
+) -> impl Stream<Item = PgWireResult<DataRow>> + Send + 'static {
+    batches.flat_map(move |batch| {
+        let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> = match batch {
+            Ok(batch) => arrow_pg::datatypes::encode_recordbatch(Arc::clone(&fields), batch),
+            Err(e) => Box::new(std::iter::once(Err(e.into_pgwire()))),
+        };
+        futures::stream::iter(rows)
+    })
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# psql against a running gateway: meta-commands and the README's query, checked by content.
+set -euo pipefail
+CONN="$1"
+fail() { echo "psql check failed: $1"; echo "$2"; exit 1; }
+run() { psql "$CONN" -X -v ON_ERROR_STOP=1 "$@" 2>&1; }
+
+out=$(run -c '\dn') || fail '\dn' "$out"
+for s in raw sales web; do grep -qw "$s" <<<"$out" || fail "\\dn lists $s" "$out"; done
+
+out=$(run -c '\dt sales.*') || fail '\dt sales.*' "$out"
+grep -q "orders" <<<"$out" && grep -q "customers" <<<"$out" || fail '\dt sales.* lists both tables' "$out"
+
+out=$(run -c '\d sales.orders') || fail '\d sales.orders' "$out"
+for c in order_id "numeric(12,2)" order_date card_number; do grep -q "$c" <<<"$out" || fail "\\d shows $c" "$out"; done
+
+out=$(run -A -t -c "SELECT region, count(*), sum(amount) FROM sales.orders WHERE order_date BETWEEN '2024-03-01' AND '2024-03-31' GROUP BY region ORDER BY region") \
+    || fail 'revenue query' "$out"
+[ "$(wc -l <<<"$out")" -eq 4 ] || fail 'four regions' "$out"
+grep -q '^AMER|[0-9]*|[0-9]*\.[0-9][0-9]$' <<<"$out" || fail 'row format' "$out"
+
+out=$(run -c '\copy (SELECT order_id FROM sales.orders ORDER BY order_id LIMIT 2) to stdout csv') || fail '\copy' "$out"
+[ "$out" = $'1\n2' ] || fail '\copy output' "$out"
+
+out=$(run -c 'SELECT * FROM sales.nope' ) && fail 'unknown table must fail' "$out"
+grep -q 'relation "sales.nope" does not exist' <<<"$out" || fail 'error text' "$out"
+echo "psql: 6 passed, 0 failed"
