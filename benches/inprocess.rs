@@ -9,12 +9,16 @@ use std::time::Instant;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
-const QUERY: &str = "SELECT region, count(*), sum(amount) FROM orders GROUP BY region ORDER BY region";
+const QUERY: &str =
+    "SELECT region, count(*), sum(amount) FROM orders GROUP BY region ORDER BY region";
 
 #[tokio::main]
 async fn main() -> datafusion::error::Result<()> {
     let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
-    let (Some(root), Some(runs)) = (args.get(1), args.get(2).and_then(|r| r.parse::<usize>().ok())) else {
+    let (Some(root), Some(runs)) = (
+        args.get(1),
+        args.get(2).and_then(|r| r.parse::<usize>().ok()),
+    ) else {
         eprintln!("usage: inprocess LAKE_ROOT RUNS");
         std::process::exit(2);
     };
@@ -23,7 +27,8 @@ async fn main() -> datafusion::error::Result<()> {
         ("region".to_owned(), DataType::Utf8),
         ("order_date".to_owned(), DataType::Date32),
     ]);
-    ctx.register_parquet("orders", format!("{root}/curated/sales/orders/"), options).await?;
+    ctx.register_parquet("orders", format!("{root}/curated/sales/orders/"), options)
+        .await?;
     for _ in 0..runs {
         let start = Instant::now();
         let batches = ctx.sql(QUERY).await?.collect().await?;

@@ -82,7 +82,10 @@ pub struct ClientError {
 
 impl ClientError {
     pub fn new(state: SqlState, message: impl Into<String>) -> Self {
-        Self { state, message: message.into() }
+        Self {
+            state,
+            message: message.into(),
+        }
     }
 
     /// An error whose detail must stay in the log: the client gets a summary and the query id.
@@ -93,7 +96,11 @@ impl ClientError {
     }
 
     pub fn into_error_info(self) -> ErrorInfo {
-        ErrorInfo::new("ERROR".to_owned(), self.state.code().to_owned(), self.message)
+        ErrorInfo::new(
+            "ERROR".to_owned(),
+            self.state.code().to_owned(),
+            self.message,
+        )
     }
 
     pub fn into_pgwire(self) -> PgWireError {
@@ -149,8 +156,12 @@ impl LakegateError {
             LakegateError::Protocol(_) => shown(SqlState::ProtocolViolation),
             LakegateError::NoTransaction => shown(SqlState::NoActiveSqlTransaction),
             LakegateError::UnknownPreparedStatement(_) => shown(SqlState::InvalidSqlStatementName),
-            LakegateError::Canceled | LakegateError::StatementTimeout => shown(SqlState::QueryCanceled),
-            LakegateError::Internal(_) => ClientError::hidden(SqlState::InternalError, "internal error", self),
+            LakegateError::Canceled | LakegateError::StatementTimeout => {
+                shown(SqlState::QueryCanceled)
+            }
+            LakegateError::Internal(_) => {
+                ClientError::hidden(SqlState::InternalError, "internal error", self)
+            }
         }
     }
 
@@ -177,10 +188,15 @@ pub fn classify_engine_error(error: &DataFusionError) -> ClientError {
     use DataFusionError as E;
     match error.find_root() {
         E::ArrowError(e, _) => classify_arrow_error(e),
-        E::SQL(e, _) => ClientError::new(SqlState::SyntaxError, format!("syntax error: {}", parser_message(e))),
+        E::SQL(e, _) => ClientError::new(
+            SqlState::SyntaxError,
+            format!("syntax error: {}", parser_message(e)),
+        ),
         E::SchemaError(e, _) => crate::error::schema::classify(e),
         E::Plan(m) => crate::error::schema::classify_plan_message(m),
-        E::NotImplemented(m) => ClientError::new(SqlState::FeatureNotSupported, format!("not supported: {m}")),
+        E::NotImplemented(m) => {
+            ClientError::new(SqlState::FeatureNotSupported, format!("not supported: {m}"))
+        }
         E::Configuration(m) => ClientError::new(SqlState::InvalidParameterValue, m.clone()),
         E::ResourcesExhausted(_) => ClientError::new(
             SqlState::OutOfMemory,
@@ -194,17 +210,24 @@ pub fn classify_engine_error(error: &DataFusionError) -> ClientError {
         E::Shared(inner) => classify_engine_error(inner),
         E::Diagnostic(_, inner) | E::Context(_, inner) => classify_engine_error(inner),
         E::External(inner) => classify_external(inner.as_ref(), error),
-        E::ObjectStore(_) | E::IoError(_) => {
-            ClientError::hidden(SqlState::IoError, "could not read from the lake's storage", error)
+        E::ObjectStore(_) | E::IoError(_) => ClientError::hidden(
+            SqlState::IoError,
+            "could not read from the lake's storage",
+            error,
+        ),
+        E::ParquetError(_) => {
+            ClientError::hidden(SqlState::IoError, "could not read a data file", error)
         }
-        E::ParquetError(_) => ClientError::hidden(SqlState::IoError, "could not read a data file", error),
         E::ExecutionJoin(_) | E::Internal(_) | E::Substrait(_) | E::Ffi(_) => {
             ClientError::hidden(SqlState::InternalError, "internal error", error)
         }
     }
 }
 
-fn classify_external(inner: &(dyn std::error::Error + Send + Sync + 'static), whole: &DataFusionError) -> ClientError {
+fn classify_external(
+    inner: &(dyn std::error::Error + Send + Sync + 'static),
+    whole: &DataFusionError,
+) -> ClientError {
     if let Some(e) = inner.downcast_ref::<LakegateError>() {
         return e.to_client();
     }
@@ -219,18 +242,40 @@ fn classify_arrow_error(e: &ArrowError) -> ClientError {
     let shown = |state, message: &str| ClientError::new(state, message.to_owned());
     match e {
         A::DivideByZero => shown(SqlState::DivisionByZero, "division by zero"),
-        A::ArithmeticOverflow(m) => shown(SqlState::NumericValueOutOfRange, &format!("value out of range: {m}")),
-        A::CastError(m) | A::ParseError(m) => shown(SqlState::InvalidTextRepresentation, &format!("invalid input: {m}")),
+        A::ArithmeticOverflow(m) => shown(
+            SqlState::NumericValueOutOfRange,
+            &format!("value out of range: {m}"),
+        ),
+        A::CastError(m) | A::ParseError(m) => shown(
+            SqlState::InvalidTextRepresentation,
+            &format!("invalid input: {m}"),
+        ),
         A::InvalidArgumentError(m) => shown(SqlState::InvalidParameterValue, m),
         A::ComputeError(m) => shown(SqlState::DataException, m),
-        A::NotYetImplemented(m) => shown(SqlState::FeatureNotSupported, &format!("not supported: {m}")),
+        A::NotYetImplemented(m) => shown(
+            SqlState::FeatureNotSupported,
+            &format!("not supported: {m}"),
+        ),
         A::MemoryError(_) => shown(SqlState::OutOfMemory, "out of memory"),
-        A::CsvError(_) | A::JsonError(_) | A::IpcError(_) | A::ParquetError(_) | A::AvroError(_) => {
-            ClientError::hidden(SqlState::DataException, "a data file could not be decoded", e)
+        A::CsvError(_)
+        | A::JsonError(_)
+        | A::IpcError(_)
+        | A::ParquetError(_)
+        | A::AvroError(_) => ClientError::hidden(
+            SqlState::DataException,
+            "a data file could not be decoded",
+            e,
+        ),
+        A::IoError(..) | A::ExternalError(_) => {
+            ClientError::hidden(SqlState::IoError, "could not read from the lake", e)
         }
-        A::IoError(..) | A::ExternalError(_) => ClientError::hidden(SqlState::IoError, "could not read from the lake", e),
-        A::SchemaError(_) | A::CDataInterface(_) | A::DictionaryKeyOverflowError | A::RunEndIndexOverflowError
-        | A::OffsetOverflowError(_) => ClientError::hidden(SqlState::InternalError, "internal error", e),
+        A::SchemaError(_)
+        | A::CDataInterface(_)
+        | A::DictionaryKeyOverflowError
+        | A::RunEndIndexOverflowError
+        | A::OffsetOverflowError(_) => {
+            ClientError::hidden(SqlState::InternalError, "internal error", e)
+        }
     }
 }
 

@@ -12,8 +12,18 @@ use tokio_postgres::{NoTls, SimpleQueryMessage};
 async fn startup_reports_the_parameters_drivers_read() {
     let mut client = RawClient::connect(gateway().addr, "analyst", "analyst").await;
     // The login already consumed startup; ask again through SHOW to see the same values.
-    client.send(&raw::query("SHOW server_version; SHOW client_encoding; SHOW is_superuser")).await;
-    let rows: Vec<_> = client.until_ready().await.into_iter().filter(|m| m.tag == b'D').map(|m| m.row()).collect();
+    client
+        .send(&raw::query(
+            "SHOW server_version; SHOW client_encoding; SHOW is_superuser",
+        ))
+        .await;
+    let rows: Vec<_> = client
+        .until_ready()
+        .await
+        .into_iter()
+        .filter(|m| m.tag == b'D')
+        .map(|m| m.row())
+        .collect();
     assert_eq!(rows[0][0].as_deref(), Some("15.0"));
     assert_eq!(rows[1][0].as_deref(), Some("UTF8"));
     assert_eq!(rows[2][0].as_deref(), Some("off"));
@@ -25,22 +35,44 @@ async fn startup_sends_parameter_status_and_backend_key() {
     let parameters: std::collections::HashMap<String, String> =
         raw.startup.iter().filter_map(|m| m.parameter()).collect();
     for name in [
-        "server_version", "server_encoding", "client_encoding", "DateStyle", "TimeZone", "integer_datetimes",
-        "standard_conforming_strings", "IntervalStyle", "application_name", "is_superuser", "session_authorization",
+        "server_version",
+        "server_encoding",
+        "client_encoding",
+        "DateStyle",
+        "TimeZone",
+        "integer_datetimes",
+        "standard_conforming_strings",
+        "IntervalStyle",
+        "application_name",
+        "is_superuser",
+        "session_authorization",
     ] {
-        assert!(parameters.contains_key(name), "missing ParameterStatus {name}: {parameters:?}");
+        assert!(
+            parameters.contains_key(name),
+            "missing ParameterStatus {name}: {parameters:?}"
+        );
     }
     assert_eq!(parameters["session_authorization"], "emea_analyst");
     assert_eq!(parameters["is_superuser"], "off");
-    assert!(raw.startup.iter().any(|m| m.tag == b'K'), "no BackendKeyData");
+    assert!(
+        raw.startup.iter().any(|m| m.tag == b'K'),
+        "no BackendKeyData"
+    );
     let admin = RawClient::connect(gateway().addr, "admin", "admin").await;
-    assert!(admin.startup.iter().filter_map(|m| m.parameter()).any(|p| p == ("is_superuser".into(), "on".into())));
+    assert!(admin
+        .startup
+        .iter()
+        .filter_map(|m| m.parameter())
+        .any(|p| p == ("is_superuser".into(), "on".into())));
 }
 
 #[tokio::test]
 async fn current_user_is_the_real_user() {
     let client = connect("marketing").await;
-    let row = client.query_one("SELECT current_user, session_user, current_database()", &[]).await.unwrap();
+    let row = client
+        .query_one("SELECT current_user, session_user, current_database()", &[])
+        .await
+        .unwrap();
     assert_eq!(row.get::<_, String>(0), "marketing");
     assert_eq!(row.get::<_, String>(1), "marketing");
     assert_eq!(row.get::<_, String>(2), "lake");
@@ -64,7 +96,11 @@ async fn wrong_password_and_unknown_user_fail_alike() {
 #[tokio::test]
 async fn wrong_database_is_refused() {
     let addr = gateway().addr;
-    let conn = format!("host={} port={} dbname=postgres user=analyst password=analyst", addr.ip(), addr.port());
+    let conn = format!(
+        "host={} port={} dbname=postgres user=analyst password=analyst",
+        addr.ip(),
+        addr.port()
+    );
     let error = login_error(&conn).await;
     assert_eq!(sqlstate(&error), "3D000");
 }
@@ -72,21 +108,34 @@ async fn wrong_database_is_refused() {
 #[tokio::test]
 async fn simple_query_runs_several_statements() {
     let client = connect("analyst").await;
-    let messages = client.simple_query("SELECT 1 AS a; SELECT 'x' AS b, 2 AS c").await.unwrap();
+    let messages = client
+        .simple_query("SELECT 1 AS a; SELECT 'x' AS b, 2 AS c")
+        .await
+        .unwrap();
     let rows: Vec<_> = messages
         .iter()
         .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some((0..r.len()).map(|i| r.get(i).unwrap().to_owned()).collect::<Vec<_>>()),
+            SimpleQueryMessage::Row(r) => Some(
+                (0..r.len())
+                    .map(|i| r.get(i).unwrap().to_owned())
+                    .collect::<Vec<_>>(),
+            ),
             _ => None,
         })
         .collect();
-    assert_eq!(rows, vec![vec!["1".to_owned()], vec!["x".to_owned(), "2".to_owned()]]);
+    assert_eq!(
+        rows,
+        vec![vec!["1".to_owned()], vec!["x".to_owned(), "2".to_owned()]]
+    );
 }
 
 #[tokio::test]
 async fn an_error_stops_the_rest_of_a_simple_query() {
     let mut raw = RawClient::connect(gateway().addr, "analyst", "analyst").await;
-    raw.send(&raw::query("SELECT 1; SELECT nope FROM sales.orders; SELECT 3")).await;
+    raw.send(&raw::query(
+        "SELECT 1; SELECT nope FROM sales.orders; SELECT 3",
+    ))
+    .await;
     let messages = raw.until_ready().await;
     assert_eq!(tags(&messages), "TDCEZ");
     assert_eq!(messages[3].sqlstate().as_deref(), Some("42703"));
@@ -97,7 +146,16 @@ async fn empty_query_gets_empty_query_response() {
     let mut raw = RawClient::connect(gateway().addr, "analyst", "analyst").await;
     raw.send(&raw::query("  ;  ")).await;
     assert_eq!(tags(&raw.until_ready().await), "IZ");
-    raw.send(&[raw::parse("", ""), raw::bind("", "", &[]), raw::execute("", 0), raw::sync()].concat()).await;
+    raw.send(
+        &[
+            raw::parse("", ""),
+            raw::bind("", "", &[]),
+            raw::execute("", 0),
+            raw::sync(),
+        ]
+        .concat(),
+    )
+    .await;
     assert_eq!(tags(&raw.until_ready().await), "12IZ");
 }
 
@@ -111,7 +169,10 @@ async fn extended_query_infers_parameter_types() {
     assert_eq!(statement.params(), &[Type::INT8, Type::TEXT]);
     assert_eq!(statement.columns()[0].type_(), &Type::INT8);
     assert_eq!(statement.columns()[1].type_(), &Type::NUMERIC);
-    let rows = client.query(&statement, &[&1i64, &"delivered"]).await.unwrap();
+    let rows = client
+        .query(&statement, &[&1i64, &"delivered"])
+        .await
+        .unwrap();
     assert!(rows.len() <= 1);
 }
 
@@ -119,7 +180,10 @@ async fn extended_query_infers_parameter_types() {
 async fn binary_parameters_and_results() {
     let client = connect("analyst").await;
     let row = client
-        .query_one("SELECT order_id, customer_id, order_ts, amount FROM sales.orders WHERE order_id = $1", &[&42i64])
+        .query_one(
+            "SELECT order_id, customer_id, order_ts, amount FROM sales.orders WHERE order_id = $1",
+            &[&42i64],
+        )
         .await
         .unwrap();
     assert_eq!(row.get::<_, i64>(0), 42);
@@ -134,10 +198,14 @@ async fn binary_parameters_and_results() {
 async fn text_results_keep_postgres_formats() {
     let client = connect("analyst").await;
     let messages = client
-        .simple_query("SELECT CAST(1.5 AS DECIMAL(12,2)) AS n, DATE '2024-03-15' AS d, true AS b, NULL AS z")
+        .simple_query(
+            "SELECT CAST(1.5 AS DECIMAL(12,2)) AS n, DATE '2024-03-15' AS d, true AS b, NULL AS z",
+        )
         .await
         .unwrap();
-    let SimpleQueryMessage::Row(row) = &messages[1] else { panic!("{messages:?}") };
+    let SimpleQueryMessage::Row(row) = &messages[1] else {
+        panic!("{messages:?}")
+    };
     assert_eq!(row.get(0), Some("1.50"));
     assert_eq!(row.get(1), Some("2024-03-15"));
     assert_eq!(row.get(2), Some("t"));
@@ -148,12 +216,20 @@ async fn text_results_keep_postgres_formats() {
 async fn portal_with_row_limit_suspends_and_resumes() {
     let mut client = connect("analyst").await;
     let transaction = client.transaction().await.unwrap();
-    let statement = transaction.prepare("SELECT order_id FROM sales.orders ORDER BY order_id LIMIT 7").await.unwrap();
+    let statement = transaction
+        .prepare("SELECT order_id FROM sales.orders ORDER BY order_id LIMIT 7")
+        .await
+        .unwrap();
     let portal = transaction.bind(&statement, &[]).await.unwrap();
     let first = transaction.query_portal(&portal, 3).await.unwrap();
     let second = transaction.query_portal(&portal, 3).await.unwrap();
     let rest = transaction.query_portal(&portal, 3).await.unwrap();
-    let ids: Vec<i64> = first.iter().chain(&second).chain(&rest).map(|r| r.get(0)).collect();
+    let ids: Vec<i64> = first
+        .iter()
+        .chain(&second)
+        .chain(&rest)
+        .map(|r| r.get(0))
+        .collect();
     assert_eq!((first.len(), second.len(), rest.len()), (3, 3, 1));
     assert_eq!(ids, (1..=7).collect::<Vec<i64>>());
     transaction.commit().await.unwrap();
@@ -163,13 +239,33 @@ async fn portal_with_row_limit_suspends_and_resumes() {
 async fn parse_describe_flush_without_sync() {
     let mut raw = RawClient::connect(gateway().addr, "analyst", "analyst").await;
     let sql = "SELECT region, count(*) FROM sales.orders WHERE customer_id > $1 GROUP BY region";
-    raw.send(&[raw::parse("s1", sql), raw::describe(b'S', "s1"), raw::flush()].concat()).await;
+    raw.send(
+        &[
+            raw::parse("s1", sql),
+            raw::describe(b'S', "s1"),
+            raw::flush(),
+        ]
+        .concat(),
+    )
+    .await;
     // ParseComplete, ParameterDescription, RowDescription arrive before any Sync.
     let messages = raw.take(3).await;
     assert_eq!(tags(&messages), "1tT");
     assert_eq!(&messages[1].body[..2], &1i16.to_be_bytes());
-    assert_eq!(&messages[1].body[2..6], &20i32.to_be_bytes(), "int8 parameter");
-    raw.send(&[raw::bind("", "s1", &[Some("0")]), raw::execute("", 0), raw::sync()].concat()).await;
+    assert_eq!(
+        &messages[1].body[2..6],
+        &20i32.to_be_bytes(),
+        "int8 parameter"
+    );
+    raw.send(
+        &[
+            raw::bind("", "s1", &[Some("0")]),
+            raw::execute("", 0),
+            raw::sync(),
+        ]
+        .concat(),
+    )
+    .await;
     let rest = raw.until_ready().await;
     assert_eq!(tags(&rest), "2DDDDCZ");
 }
@@ -210,14 +306,24 @@ async fn errors_skip_to_sync_then_recover() {
     let messages = raw.until_ready().await;
     assert_eq!(tags(&messages), "EZ");
     assert_eq!(messages[0].sqlstate().as_deref(), Some("42703"));
-    raw.send(&[raw::parse("", "SELECT 2"), raw::bind("", "", &[]), raw::execute("", 0), raw::sync()].concat()).await;
+    raw.send(
+        &[
+            raw::parse("", "SELECT 2"),
+            raw::bind("", "", &[]),
+            raw::execute("", 0),
+            raw::sync(),
+        ]
+        .concat(),
+    )
+    .await;
     assert_eq!(tags(&raw.until_ready().await), "12DCZ");
 }
 
 #[tokio::test]
 async fn unknown_statement_and_portal_names_are_errors() {
     let mut raw = RawClient::connect(gateway().addr, "analyst", "analyst").await;
-    raw.send(&[raw::bind("", "missing", &[]), raw::sync()].concat()).await;
+    raw.send(&[raw::bind("", "missing", &[]), raw::sync()].concat())
+        .await;
     let messages = raw.until_ready().await;
     assert_eq!(messages[0].sqlstate().as_deref(), Some("26000"));
 }
@@ -225,20 +331,29 @@ async fn unknown_statement_and_portal_names_are_errors() {
 #[tokio::test]
 async fn named_statements_survive_and_deallocate() {
     let mut raw = RawClient::connect(gateway().addr, "analyst", "analyst").await;
-    raw.send(&[raw::parse("keep", "SELECT 5"), raw::sync()].concat()).await;
+    raw.send(&[raw::parse("keep", "SELECT 5"), raw::sync()].concat())
+        .await;
     raw.until_ready().await;
-    raw.send(&[raw::bind("", "keep", &[]), raw::execute("", 0), raw::sync()].concat()).await;
+    raw.send(&[raw::bind("", "keep", &[]), raw::execute("", 0), raw::sync()].concat())
+        .await;
     assert_eq!(tags(&raw.until_ready().await), "2DCZ");
     raw.send(&raw::query("DEALLOCATE keep")).await;
     assert_eq!(tags(&raw.until_ready().await), "CZ");
-    raw.send(&[raw::bind("", "keep", &[]), raw::sync()].concat()).await;
-    assert_eq!(raw.until_ready().await[0].sqlstate().as_deref(), Some("26000"));
+    raw.send(&[raw::bind("", "keep", &[]), raw::sync()].concat())
+        .await;
+    assert_eq!(
+        raw.until_ready().await[0].sqlstate().as_deref(),
+        Some("26000")
+    );
 }
 
 #[tokio::test]
 async fn transactions_and_savepoints_are_accepted() {
     let client = connect("analyst").await;
-    client.batch_execute("BEGIN; SAVEPOINT a; SELECT 1; RELEASE SAVEPOINT a; COMMIT").await.unwrap();
+    client
+        .batch_execute("BEGIN; SAVEPOINT a; SELECT 1; RELEASE SAVEPOINT a; COMMIT")
+        .await
+        .unwrap();
     client.batch_execute("BEGIN; ROLLBACK").await.unwrap();
     let error = client.batch_execute("SAVEPOINT outside").await.unwrap_err();
     assert_eq!(sqlstate(&error), "25P01");
@@ -248,7 +363,10 @@ async fn transactions_and_savepoints_are_accepted() {
 async fn a_failed_transaction_ignores_commands_until_rollback() {
     let client = connect("analyst").await;
     client.batch_execute("BEGIN").await.unwrap();
-    assert!(client.simple_query("SELECT nope FROM sales.orders").await.is_err());
+    assert!(client
+        .simple_query("SELECT nope FROM sales.orders")
+        .await
+        .is_err());
     let error = client.simple_query("SELECT 1").await.unwrap_err();
     assert_eq!(sqlstate(&error), "25P02");
     client.batch_execute("ROLLBACK").await.unwrap();
@@ -258,8 +376,13 @@ async fn a_failed_transaction_ignores_commands_until_rollback() {
 #[tokio::test]
 async fn server_survives_garbage() {
     use tokio::io::AsyncWriteExt;
-    let mut socket = tokio::net::TcpStream::connect(gateway().addr).await.unwrap();
-    socket.write_all(&[0, 0, 0, 8, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3]).await.unwrap();
+    let mut socket = tokio::net::TcpStream::connect(gateway().addr)
+        .await
+        .unwrap();
+    socket
+        .write_all(&[0, 0, 0, 8, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3])
+        .await
+        .unwrap();
     drop(socket);
     let client = connect("analyst").await;
     client.simple_query("SELECT 1").await.unwrap();

@@ -17,15 +17,19 @@ fn march_2024_from_files(root: &Path) -> BTreeMap<String, (i64, i128)> {
     let mut totals = BTreeMap::new();
     for region in ["AMER", "APAC", "EMEA", "LATAM"] {
         for day in 1..=31 {
-            let file = root.join(format!("curated/sales/orders/region={region}/order_date=2024-03-{day:02}/part-0.parquet"));
-            let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file).unwrap())
-                .unwrap()
-                .build()
-                .unwrap();
+            let file = root.join(format!(
+                "curated/sales/orders/region={region}/order_date=2024-03-{day:02}/part-0.parquet"
+            ));
+            let reader =
+                ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file).unwrap())
+                    .unwrap()
+                    .build()
+                    .unwrap();
             let entry = totals.entry(region.to_owned()).or_insert((0i64, 0i128));
             for batch in reader {
                 let batch = batch.unwrap();
-                let amounts: &Decimal128Array = batch.column_by_name("amount").unwrap().as_primitive();
+                let amounts: &Decimal128Array =
+                    batch.column_by_name("amount").unwrap().as_primitive();
                 entry.0 += batch.num_rows() as i64;
                 entry.1 += amounts.iter().flatten().sum::<i128>();
             }
@@ -38,7 +42,9 @@ fn rows(messages: &[SimpleQueryMessage]) -> Vec<Vec<Option<String>>> {
     messages
         .iter()
         .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect()),
+            SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
+            }
             _ => None,
         })
         .collect()
@@ -86,16 +92,34 @@ async fn partition_pruning_reads_only_matching_partitions() {
             .await
             .unwrap(),
     );
-    let text: String = plan.iter().flatten().flatten().cloned().collect::<Vec<_>>().join("\n");
+    let text: String = plan
+        .iter()
+        .flatten()
+        .flatten()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(text.contains("region=EMEA/order_date=2024-03-15"), "{text}");
-    assert!(!text.contains("region=AMER"), "other partitions are scanned: {text}");
+    assert!(
+        !text.contains("region=AMER"),
+        "other partitions are scanned: {text}"
+    );
 }
 
 #[tokio::test]
 async fn every_demo_table_is_readable() {
     let client = connect("admin").await;
-    for table in ["sales.orders", "sales.customers", "web.events", "raw.orders_csv", "raw.clicks_json"] {
-        let row = client.query_one(&format!("SELECT count(*) FROM {table}"), &[]).await.unwrap();
+    for table in [
+        "sales.orders",
+        "sales.customers",
+        "web.events",
+        "raw.orders_csv",
+        "raw.clicks_json",
+    ] {
+        let row = client
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .unwrap();
         assert!(row.get::<_, i64>(0) > 0, "{table} is empty");
     }
 }
@@ -117,15 +141,32 @@ async fn every_order_has_a_customer() {
 #[tokio::test]
 async fn csv_landing_copy_matches_curated_orders() {
     let client = connect("admin").await;
-    let curated = client.query_one("SELECT count(*) FROM sales.orders WHERE order_date = '2024-06-01'", &[]).await.unwrap();
-    let raw = client.query_one("SELECT count(*) FROM raw.orders_csv WHERE ingest_date = '2024-06-02'", &[]).await.unwrap();
+    let curated = client
+        .query_one(
+            "SELECT count(*) FROM sales.orders WHERE order_date = '2024-06-01'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let raw = client
+        .query_one(
+            "SELECT count(*) FROM raw.orders_csv WHERE ingest_date = '2024-06-02'",
+            &[],
+        )
+        .await
+        .unwrap();
     assert_eq!(curated.get::<_, i64>(0), raw.get::<_, i64>(0));
 }
 
 #[tokio::test]
 async fn catalog_lists_schemas_tables_and_columns() {
     let client = connect("analyst").await;
-    let schemas = rows(&client.simple_query("SELECT nspname FROM pg_catalog.pg_namespace ORDER BY 1").await.unwrap());
+    let schemas = rows(
+        &client
+            .simple_query("SELECT nspname FROM pg_catalog.pg_namespace ORDER BY 1")
+            .await
+            .unwrap(),
+    );
     let schemas: Vec<String> = schemas.into_iter().map(|r| r[0].clone().unwrap()).collect();
     for expected in ["pg_catalog", "public", "raw", "sales", "web"] {
         assert!(schemas.contains(&expected.to_owned()), "{schemas:?}");
@@ -143,14 +184,27 @@ async fn catalog_lists_schemas_tables_and_columns() {
     let names: Vec<String> = columns.iter().map(|r| r[0].clone().unwrap()).collect();
     assert_eq!(
         names,
-        ["order_id", "customer_id", "order_ts", "amount", "currency", "status", "card_number", "region", "order_date"]
+        [
+            "order_id",
+            "customer_id",
+            "order_ts",
+            "amount",
+            "currency",
+            "status",
+            "card_number",
+            "region",
+            "order_date"
+        ]
     );
 }
 
 #[tokio::test]
 async fn row_description_names_the_source_table() {
     let client = connect("analyst").await;
-    let statement = client.prepare("SELECT o.amount, 1 AS one FROM sales.orders o").await.unwrap();
+    let statement = client
+        .prepare("SELECT o.amount, 1 AS one FROM sales.orders o")
+        .await
+        .unwrap();
     let oid = client
         .query_one(
             "SELECT CAST(c.oid AS BIGINT) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n \
@@ -168,19 +222,47 @@ async fn row_description_names_the_source_table() {
 #[tokio::test]
 async fn version_and_settings() {
     let client = connect("analyst").await;
-    let version: String = client.query_one("SELECT version()", &[]).await.unwrap().get(0);
+    let version: String = client
+        .query_one("SELECT version()", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert!(version.starts_with("PostgreSQL 15.0"), "{version}");
-    client.batch_execute("SET application_name = 'tests'; SET search_path TO sales").await.unwrap();
-    let row = client.query_one("SELECT current_setting('application_name'), current_schema()", &[]).await.unwrap();
-    assert_eq!((row.get::<_, String>(0), row.get::<_, String>(1)), ("tests".to_owned(), "sales".to_owned()));
+    client
+        .batch_execute("SET application_name = 'tests'; SET search_path TO sales")
+        .await
+        .unwrap();
+    let row = client
+        .query_one(
+            "SELECT current_setting('application_name'), current_schema()",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, String>(1)),
+        ("tests".to_owned(), "sales".to_owned())
+    );
     // Unqualified names now resolve in sales.
-    client.query_one("SELECT count(*) FROM orders", &[]).await.unwrap();
+    client
+        .query_one("SELECT count(*) FROM orders", &[])
+        .await
+        .unwrap();
     client.batch_execute("RESET search_path").await.unwrap();
-    let error = client.query_one("SELECT count(*) FROM orders", &[]).await.unwrap_err();
+    let error = client
+        .query_one("SELECT count(*) FROM orders", &[])
+        .await
+        .unwrap_err();
     assert_eq!(sqlstate(&error), "42P01");
-    let error = client.batch_execute("SET no_such_setting = 1").await.unwrap_err();
+    let error = client
+        .batch_execute("SET no_such_setting = 1")
+        .await
+        .unwrap_err();
     assert_eq!(sqlstate(&error), "42704");
-    client.batch_execute("SET extra_float_digits = 3; SET DateStyle = 'ISO, MDY'; DISCARD ALL").await.unwrap();
+    client
+        .batch_execute("SET extra_float_digits = 3; SET DateStyle = 'ISO, MDY'; DISCARD ALL")
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -200,7 +282,10 @@ async fn errors_carry_their_sqlstate() {
         let error = client.simple_query(sql).await.unwrap_err();
         assert_eq!(sqlstate(&error), expected, "{sql}: {error:?}");
     }
-    let error = client.simple_query("SELECT * FROM sales.nope").await.unwrap_err();
+    let error = client
+        .simple_query("SELECT * FROM sales.nope")
+        .await
+        .unwrap_err();
     let message = error.as_db_error().unwrap().message();
     assert_eq!(message, "relation \"sales.nope\" does not exist");
 }
@@ -221,8 +306,14 @@ async fn statements_that_escape_the_gateway_are_refused() {
         assert_eq!(sqlstate(&error), "42501", "{sql}: {error:?}");
     }
     assert!(!Path::new("/tmp/lakegate-leak.csv").exists());
-    let error = client.simple_query("SELECT * FROM '/etc/passwd'").await.unwrap_err();
-    assert!(matches!(sqlstate(&error).as_str(), "42P01" | "42501"), "{error:?}");
+    let error = client
+        .simple_query("SELECT * FROM '/etc/passwd'")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(sqlstate(&error).as_str(), "42P01" | "42501"),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]
@@ -259,12 +350,18 @@ async fn cancel_request_stops_a_running_query() {
 #[tokio::test]
 async fn statement_timeout_stops_a_query() {
     let client = connect("analyst").await;
-    client.batch_execute("SET statement_timeout = '300ms'").await.unwrap();
+    client
+        .batch_execute("SET statement_timeout = '300ms'")
+        .await
+        .unwrap();
     let error = client
         .simple_query("SELECT count(*) FROM sales.orders a CROSS JOIN sales.orders b WHERE a.amount + b.amount < 0")
         .await
         .unwrap_err();
     assert_eq!(sqlstate(&error), "57014");
-    client.batch_execute("SET statement_timeout = 0").await.unwrap();
+    client
+        .batch_execute("SET statement_timeout = 0")
+        .await
+        .unwrap();
     client.simple_query("SELECT 1").await.unwrap();
 }

@@ -81,7 +81,9 @@ impl Users {
         let decode = |field: &str, user: &str, value: &str| {
             base64::engine::general_purpose::STANDARD
                 .decode(value)
-                .map_err(|e| format!("users file {origin}: user {user}: {field} is not base64: {e}"))
+                .map_err(|e| {
+                    format!("users file {origin}: user {user}: {field} is not base64: {e}")
+                })
         };
         let mut by_name = HashMap::new();
         for record in file.user {
@@ -94,11 +96,18 @@ impl Users {
             let secret = UserSecret {
                 salt: decode("salt", &record.name, &record.salt)?,
                 salted_password: decode("salted_password", &record.name, &record.salted_password)?,
-                principal: Principal { user: record.name.clone(), groups: record.groups, superuser: record.superuser },
+                principal: Principal {
+                    user: record.name.clone(),
+                    groups: record.groups,
+                    superuser: record.superuser,
+                },
             };
             by_name.insert(record.name, secret);
         }
-        Ok(Self { by_name, fake_salt_key: Default::default() })
+        Ok(Self {
+            by_name,
+            fake_salt_key: Default::default(),
+        })
     }
 
     pub fn principal(&self, name: &str) -> Option<&Principal> {
@@ -135,10 +144,15 @@ impl AuthSource for ScramSecrets {
     async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
         let name = login.user().unwrap_or_default();
         Ok(match self.0.by_name.get(name) {
-            Some(secret) => Password::new(Some(secret.salt.clone()), secret.salted_password.clone()),
+            Some(secret) => {
+                Password::new(Some(secret.salt.clone()), secret.salted_password.clone())
+            }
             // No password hashes to this random value, so the exchange fails at its last step
             // with the same error a wrong password gives.
-            None => Password::new(Some(self.0.fake_salt(name)), rand::random::<[u8; 32]>().to_vec()),
+            None => Password::new(
+                Some(self.0.fake_salt(name)),
+                rand::random::<[u8; 32]>().to_vec(),
+            ),
         })
     }
 }
@@ -150,7 +164,10 @@ mod tests {
     #[test]
     fn demo_users_match_design() {
         let users = Users::demo().unwrap();
-        assert_eq!(users.names(), ["admin", "analyst", "dbt", "emea_analyst", "marketing"]);
+        assert_eq!(
+            users.names(),
+            ["admin", "analyst", "dbt", "emea_analyst", "marketing"]
+        );
         assert!(users.principal("admin").unwrap().superuser);
         assert!(!users.principal("analyst").unwrap().superuser);
     }
@@ -159,7 +176,11 @@ mod tests {
     fn demo_secrets_are_salted_passwords_not_plaintext() {
         let users = Users::demo().unwrap();
         let secret = &users.by_name["analyst"];
-        let expected = pgwire::api::auth::sasl::scram::gen_salted_password("analyst", &secret.salt, SCRAM_ITERATIONS);
+        let expected = pgwire::api::auth::sasl::scram::gen_salted_password(
+            "analyst",
+            &secret.salt,
+            SCRAM_ITERATIONS,
+        );
         assert_eq!(secret.salted_password, expected);
         assert!(!DEMO_USERS.contains("password = \"analyst\""));
     }

@@ -23,10 +23,22 @@ pub struct FixtureCatalog {
 
 /// The demo catalog's files, embedded at build time.
 const EMBEDDED: &[(&str, &str)] = &[
-    ("databases.json", include_str!("../../catalog-fixtures/databases.json")),
-    ("tables/sales.json", include_str!("../../catalog-fixtures/tables/sales.json")),
-    ("tables/web.json", include_str!("../../catalog-fixtures/tables/web.json")),
-    ("tables/raw.json", include_str!("../../catalog-fixtures/tables/raw.json")),
+    (
+        "databases.json",
+        include_str!("../../catalog-fixtures/databases.json"),
+    ),
+    (
+        "tables/sales.json",
+        include_str!("../../catalog-fixtures/tables/sales.json"),
+    ),
+    (
+        "tables/web.json",
+        include_str!("../../catalog-fixtures/tables/web.json"),
+    ),
+    (
+        "tables/raw.json",
+        include_str!("../../catalog-fixtures/tables/raw.json"),
+    ),
     (
         "partitions/sales/orders.json",
         include_str!("../../catalog-fixtures/partitions/sales/orders.json"),
@@ -61,8 +73,8 @@ impl FixtureCatalog {
     }
 
     fn load(read: impl Fn(&str) -> Result<Option<String>, String>) -> Result<Self, String> {
-        let databases: GetDatabasesOutput = parse(&read, "databases.json")?
-            .ok_or("the catalog has no databases.json")?;
+        let databases: GetDatabasesOutput =
+            parse(&read, "databases.json")?.ok_or("the catalog has no databases.json")?;
         let mut catalog = FixtureCatalog::default();
         for db in &databases.database_list {
             let tables: GetTablesOutput =

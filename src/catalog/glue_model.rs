@@ -120,9 +120,17 @@ impl Table {
             _ => {}
         }
         let sd = &self.storage_descriptor;
-        let serde_lib = sd.serde_info.as_ref().and_then(|s| s.serialization_library.as_deref());
+        let serde_lib = sd
+            .serde_info
+            .as_ref()
+            .and_then(|s| s.serialization_library.as_deref());
         let hints = [serde_lib, sd.input_format.as_deref()];
-        let has = |needle: &str| hints.iter().flatten().any(|h| h.to_ascii_lowercase().contains(needle));
+        let has = |needle: &str| {
+            hints
+                .iter()
+                .flatten()
+                .any(|h| h.to_ascii_lowercase().contains(needle))
+        };
         if has("parquet") {
             Some(TableFormat::Parquet)
         } else if has("json") {

@@ -37,7 +37,10 @@ impl TypeParser<'_> {
             "varchar" | "char" => self.optional_args().map(|_| DataType::Utf8),
             "binary" => Ok(DataType::Binary),
             "date" => Ok(DataType::Date32),
-            "timestamp" => Ok(DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))),
+            "timestamp" => Ok(DataType::Timestamp(
+                TimeUnit::Microsecond,
+                Some("UTC".into()),
+            )),
             "decimal" => self.decimal(),
             "array" => {
                 let item = self.angle(|p| p.parse())?;
@@ -85,7 +88,10 @@ impl TypeParser<'_> {
         if self.eat('(') {
             loop {
                 let n = self.ident();
-                args.push(n.parse().map_err(|_| format!("expected a number, got {n:?}"))?);
+                args.push(
+                    n.parse()
+                        .map_err(|_| format!("expected a number, got {n:?}"))?,
+                );
                 if !self.eat(',') {
                     break;
                 }
@@ -109,7 +115,10 @@ impl TypeParser<'_> {
         Ok(DataType::Decimal128(precision as u8, scale as i8))
     }
 
-    fn angle<T>(&mut self, inner: impl FnOnce(&mut Self) -> Result<T, String>) -> Result<T, String> {
+    fn angle<T>(
+        &mut self,
+        inner: impl FnOnce(&mut Self) -> Result<T, String>,
+    ) -> Result<T, String> {
         self.expect('<')?;
         let value = inner(self)?;
         self.expect('>')?;
@@ -153,7 +162,10 @@ mod tests {
     #[test]
     fn scalars_and_decimals() {
         assert_eq!(parse_glue_type("bigint").unwrap(), DataType::Int64);
-        assert_eq!(parse_glue_type("DECIMAL(12, 2)").unwrap(), DataType::Decimal128(12, 2));
+        assert_eq!(
+            parse_glue_type("DECIMAL(12, 2)").unwrap(),
+            DataType::Decimal128(12, 2)
+        );
         assert_eq!(parse_glue_type("varchar(20)").unwrap(), DataType::Utf8);
         assert!(matches!(
             parse_glue_type("timestamp").unwrap(),
@@ -164,15 +176,22 @@ mod tests {
     #[test]
     fn nested_types() {
         let ty = parse_glue_type("struct<type:string,os:array<string>>").unwrap();
-        let DataType::Struct(fields) = ty else { panic!("{ty:?}") };
+        let DataType::Struct(fields) = ty else {
+            panic!("{ty:?}")
+        };
         assert_eq!(fields.len(), 2);
         assert!(matches!(fields[1].data_type(), DataType::List(_)));
-        assert!(matches!(parse_glue_type("map<string,int>").unwrap(), DataType::Map(..)));
+        assert!(matches!(
+            parse_glue_type("map<string,int>").unwrap(),
+            DataType::Map(..)
+        ));
     }
 
     #[test]
     fn errors_say_what_is_wrong() {
-        assert!(parse_glue_type("uniontype<int,string>").unwrap_err().contains("unsupported"));
+        assert!(parse_glue_type("uniontype<int,string>")
+            .unwrap_err()
+            .contains("unsupported"));
         assert!(parse_glue_type("decimal(40,2)").is_err());
         assert!(parse_glue_type("array<int").is_err());
     }

@@ -59,7 +59,12 @@ impl LakeCatalog {
         for (key, table) in fixtures.tables {
             tables.insert(key, Arc::new(table_entry(table)?));
         }
-        Ok(Self { lake_root, schemas, tables, partitions: fixtures.partitions })
+        Ok(Self {
+            lake_root,
+            schemas,
+            tables,
+            partitions: fixtures.partitions,
+        })
     }
 
     pub fn schema_names(&self) -> &[String] {
@@ -79,12 +84,20 @@ impl LakeCatalog {
     }
 
     pub fn table(&self, schema: &str, table: &str) -> Option<Arc<TableEntry>> {
-        self.tables.get(&(schema.to_owned(), table.to_owned())).cloned()
+        self.tables
+            .get(&(schema.to_owned(), table.to_owned()))
+            .cloned()
     }
 
     /// The provider that reads a table, opened on first use and shared by all sessions.
-    pub async fn provider(&self, schema: &str, table: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        let Some(entry) = self.table(schema, table) else { return Ok(None) };
+    pub async fn provider(
+        &self,
+        schema: &str,
+        table: &str,
+    ) -> Result<Option<Arc<dyn TableProvider>>> {
+        let Some(entry) = self.table(schema, table) else {
+            return Ok(None);
+        };
         let partitions = self
             .partitions
             .get(&(schema.to_owned(), table.to_owned()))
@@ -100,12 +113,19 @@ impl LakeCatalog {
 
 fn table_entry(glue: Table) -> Result<TableEntry, String> {
     let name = format!("{}.{}", glue.database_name, glue.name);
-    let columns = glue.storage_descriptor.columns.iter().chain(&glue.partition_keys);
+    let columns = glue
+        .storage_descriptor
+        .columns
+        .iter()
+        .chain(&glue.partition_keys);
     let mut fields = Vec::new();
     let mut column_comments = HashMap::new();
     for column in columns {
         let ty = glue_types::parse_glue_type(&column.type_name).map_err(|e| {
-            format!("table {name}, column {}: cannot read type {:?}: {e}", column.name, column.type_name)
+            format!(
+                "table {name}, column {}: cannot read type {:?}: {e}",
+                column.name, column.type_name
+            )
         })?;
         fields.push(Field::new(&column.name, ty, true));
         if let Some(comment) = &column.comment {
@@ -113,10 +133,17 @@ fn table_entry(glue: Table) -> Result<TableEntry, String> {
         }
     }
     if glue.format().is_none() {
-        return Err(format!("table {name}: cannot tell its format from the catalog entry"));
+        return Err(format!(
+            "table {name}: cannot tell its format from the catalog entry"
+        ));
     }
     let schema = Arc::new(Schema::new(fields));
-    Ok(TableEntry { glue, schema, column_comments, provider: OnceCell::new() })
+    Ok(TableEntry {
+        glue,
+        schema,
+        column_comments,
+        provider: OnceCell::new(),
+    })
 }
 
 /// A catalog-level error about a table (its location, format or files).

@@ -35,8 +35,10 @@ impl CatalogProvider for LakeCatalogProvider {
             return Some(Arc::clone(&self.pg_catalog));
         }
         self.lake.schema_names().iter().any(|s| s == name).then(|| {
-            Arc::new(LakeSchemaProvider { lake: Arc::clone(&self.lake), schema: name.to_owned() })
-                as Arc<dyn SchemaProvider>
+            Arc::new(LakeSchemaProvider {
+                lake: Arc::clone(&self.lake),
+                schema: name.to_owned(),
+            }) as Arc<dyn SchemaProvider>
         })
     }
 }

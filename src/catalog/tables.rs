@@ -27,11 +27,16 @@ pub(super) async fn open(
         .location
         .as_deref()
         .ok_or_else(|| table_error(entry, "the catalog entry has no Location"))?;
-    let format = entry.glue.format().ok_or_else(|| table_error(entry, "unknown format"))?;
+    let format = entry
+        .glue
+        .format()
+        .ok_or_else(|| table_error(entry, "unknown format"))?;
     let kind = match format {
         TableFormat::Delta => {
             let dir = local_dir(entry, lake_root, location)?;
-            return crate::scan::delta::open(&dir).await.map_err(|e| table_error(entry, e));
+            return crate::scan::delta::open(&dir)
+                .await
+                .map_err(|e| table_error(entry, e));
         }
         TableFormat::Parquet => FileKind::Parquet,
         TableFormat::Json => FileKind::Json,
@@ -49,7 +54,12 @@ pub(super) async fn open(
             .map(|p| partition_values(entry, &key_fields, p, lake_root))
             .collect::<Result<Vec<_>>>()?
     };
-    Ok(Arc::new(PartitionedTable::new(file_schema, key_fields, kind, locations)))
+    Ok(Arc::new(PartitionedTable::new(
+        file_schema,
+        key_fields,
+        kind,
+        locations,
+    )))
 }
 
 fn csv_kind(entry: &TableEntry) -> FileKind {
@@ -58,8 +68,14 @@ fn csv_kind(entry: &TableEntry) -> FileKind {
         .serde_param("field.delim")
         .and_then(|d| d.bytes().next())
         .unwrap_or(b',');
-    let skip = entry.glue.serde_param("skip.header.line.count").unwrap_or("0");
-    FileKind::Csv { delimiter, has_header: skip.trim() != "0" }
+    let skip = entry
+        .glue
+        .serde_param("skip.header.line.count")
+        .unwrap_or("0");
+    FileKind::Csv {
+        delimiter,
+        has_header: skip.trim() != "0",
+    }
 }
 
 fn partition_values(
@@ -69,14 +85,23 @@ fn partition_values(
     lake_root: &Path,
 ) -> Result<PartitionLocation> {
     if partition.values.len() != key_fields.len() {
-        return Err(table_error(entry, "a partition's values do not match the partition keys"));
+        return Err(table_error(
+            entry,
+            "a partition's values do not match the partition keys",
+        ));
     }
     let values = key_fields
         .iter()
         .zip(&partition.values)
         .map(|(field, value)| {
             ScalarValue::try_from_string(value.clone(), field.data_type()).map_err(|_| {
-                table_error(entry, format!("partition value {value:?} is not a valid {}", field.data_type()))
+                table_error(
+                    entry,
+                    format!(
+                        "partition value {value:?} is not a valid {}",
+                        field.data_type()
+                    ),
+                )
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -97,13 +122,20 @@ fn partition_location(
     let dir = local_dir(entry, lake_root, location)?;
     let prefix = ObjectPath::from_absolute_path(&dir)
         .map_err(|e| table_error(entry, format!("invalid location: {e}")))?;
-    Ok(PartitionLocation { store: ObjectStoreUrl::local_filesystem(), prefix, values })
+    Ok(PartitionLocation {
+        store: ObjectStoreUrl::local_filesystem(),
+        prefix,
+        values,
+    })
 }
 
 /// A location relative to the lake root. Object-store URLs arrive with the Glue backend.
 fn local_dir(entry: &TableEntry, lake_root: &Path, location: &str) -> Result<std::path::PathBuf> {
     if location.contains("://") {
-        return Err(table_error(entry, "locations with a URL scheme need the Glue/S3 backend"));
+        return Err(table_error(
+            entry,
+            "locations with a URL scheme need the Glue/S3 backend",
+        ));
     }
     let root = std::path::absolute(lake_root).map_err(|e| table_error(entry, e))?;
     Ok(root.join(location.trim_start_matches('/')))

@@ -11,13 +11,34 @@ use super::rng::DemoRng;
 use super::{DemoError, DemoSizes, Progress};
 use crate::catalog::fixtures::FixtureCatalog;
 
-const PAGES: [&str; 6] = ["/", "/products", "/products/42", "/cart", "/checkout", "/help"];
-const REFERRERS: [&str; 3] = ["https://search.example", "https://social.example", "https://news.example"];
-const DEVICES: [(&str, &str); 4] = [("mobile", "ios"), ("mobile", "android"), ("desktop", "windows"), ("desktop", "macos")];
+const PAGES: [&str; 6] = [
+    "/",
+    "/products",
+    "/products/42",
+    "/cart",
+    "/checkout",
+    "/help",
+];
+const REFERRERS: [&str; 3] = [
+    "https://search.example",
+    "https://social.example",
+    "https://news.example",
+];
+const DEVICES: [(&str, &str); 4] = [
+    ("mobile", "ios"),
+    ("mobile", "android"),
+    ("desktop", "windows"),
+    ("desktop", "macos"),
+];
 const FILE_ROWS: u64 = 50_000;
 
 /// Writes the click events in files of at most 50,000 lines.
-pub fn write(root: &Path, catalog: &FixtureCatalog, sizes: &DemoSizes, progress: &Progress) -> Result<(), DemoError> {
+pub fn write(
+    root: &Path,
+    catalog: &FixtureCatalog,
+    sizes: &DemoSizes,
+    progress: &Progress,
+) -> Result<(), DemoError> {
     let table = catalog
         .table("raw", "clicks_json")
         .ok_or_else(|| DemoError::Catalog("raw.clicks_json is missing".into()))?;
@@ -32,7 +53,8 @@ pub fn write(root: &Path, catalog: &FixtureCatalog, sizes: &DemoSizes, progress:
         let mut text = String::new();
         let first = file * FILE_ROWS;
         for click_id in first..(first + FILE_ROWS).min(sizes.clicks) {
-            let ts = DateTime::from_timestamp(start + rng.below(731 * 86_400) as i64, 0).expect("ts");
+            let ts =
+                DateTime::from_timestamp(start + rng.below(731 * 86_400) as i64, 0).expect("ts");
             let (kind, os) = *rng.pick(&DEVICES);
             let mut click = json!({
                 "click_id": click_id + 1,

@@ -9,7 +9,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{Days, NaiveDate};
-use datafusion::arrow::array::{ArrayRef, Date32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::array::{
+    ArrayRef, Date32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use deltalake::delta_datafusion::DeltaSessionContext;
 use deltalake::protocol::SaveMode;
@@ -19,8 +21,12 @@ use super::rng::DemoRng;
 use super::{DemoError, DemoSizes, Progress};
 use crate::catalog::fixtures::FixtureCatalog;
 
-const FIRST_NAMES: [&str; 8] = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken"];
-const LAST_NAMES: [&str; 8] = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson"];
+const FIRST_NAMES: [&str; 8] = [
+    "Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken",
+];
+const LAST_NAMES: [&str; 8] = [
+    "Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson",
+];
 const COUNTRIES: [&str; 8] = ["US", "BR", "DE", "FR", "GB", "JP", "IN", "MX"];
 const SEGMENTS: [&str; 3] = ["consumer", "small_business", "enterprise"];
 const EVENT_TYPES: [&str; 4] = ["page_view", "search", "add_to_cart", "purchase"];
@@ -49,8 +55,16 @@ fn customers_batch(first: u64, last: u64, rng: &mut DemoRng) -> Result<RecordBat
     for id in &ids {
         let (first_name, last_name) = (rng.pick(&FIRST_NAMES), rng.pick(&LAST_NAMES));
         names.push(format!("{first_name} {last_name}"));
-        emails.push(format!("{}.{}{id}@example.com", first_name.to_lowercase(), last_name.to_lowercase()));
-        phones.push(format!("+1-555-{:04}-{:04}", rng.below(10_000), rng.below(10_000)));
+        emails.push(format!(
+            "{}.{}{id}@example.com",
+            first_name.to_lowercase(),
+            last_name.to_lowercase()
+        ));
+        phones.push(format!(
+            "+1-555-{:04}-{:04}",
+            rng.below(10_000),
+            rng.below(10_000)
+        ));
         countries.push(rng.pick(&COUNTRIES).to_string());
         segments.push(rng.pick(&SEGMENTS).to_string());
         signups.push(epoch_day(first_day()) - rng.below(1_500) as i32);
@@ -76,20 +90,32 @@ fn customers_batch(first: u64, last: u64, rng: &mut DemoRng) -> Result<RecordBat
     Ok(RecordBatch::try_new(Arc::new(schema), columns)?)
 }
 
-fn events_batch(first: u64, last: u64, sizes: &DemoSizes, rng: &mut DemoRng) -> Result<RecordBatch, DemoError> {
+fn events_batch(
+    first: u64,
+    last: u64,
+    sizes: &DemoSizes,
+    rng: &mut DemoRng,
+) -> Result<RecordBatch, DemoError> {
     let ids: Vec<i64> = (first..=last).map(|id| id as i64).collect();
     let (mut users, mut types, mut urls) = (Vec::new(), Vec::new(), Vec::new());
     let (mut ts, mut props, mut dates) = (Vec::new(), Vec::new(), Vec::new());
     for id in &ids {
         // Events are spread evenly over the two years, in id order.
         let day = first_day() + Days::new((*id as u64 - 1) * DAYS / sizes.events);
-        let midnight = day.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_micros();
+        let midnight = day
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc()
+            .timestamp_micros();
         users.push(1 + rng.below(sizes.customers) as i64);
         let event_type = rng.pick(&EVENT_TYPES);
         types.push(event_type.to_string());
         urls.push(rng.pick(&URLS).to_string());
         ts.push(midnight + rng.below(86_400_000) as i64 * 1_000);
-        props.push(format!(r#"{{"session":{},"type":"{event_type}"}}"#, rng.below(1_000_000)));
+        props.push(format!(
+            r#"{{"session":{},"type":"{event_type}"}}"#,
+            rng.below(1_000_000)
+        ));
         dates.push(epoch_day(day));
     }
     let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
@@ -129,7 +155,10 @@ async fn write_table(
     let url = url::Url::from_directory_path(std::fs::canonicalize(&dir)?)
         .map_err(|()| DemoError::Catalog(format!("{} is not an absolute path", dir.display())))?;
     // One partition, so rows land in files in the same order on every run.
-    let overrides = HashMap::from([("datafusion.execution.target_partitions".to_owned(), "1".to_owned())]);
+    let overrides = HashMap::from([(
+        "datafusion.execution.target_partitions".to_owned(),
+        "1".to_owned(),
+    )]);
     let session = DeltaSessionContext::new_with_session_overrides(&overrides)?.state();
     let mut write = DeltaTable::try_from_url(url)
         .await?
@@ -161,15 +190,32 @@ fn batches(
     Ok(out)
 }
 
-pub async fn write_customers(root: &Path, catalog: &FixtureCatalog, sizes: &DemoSizes, progress: &Progress) -> Result<(), DemoError> {
-    let data = batches(sizes.customers, "sales.customers", progress, customers_batch)?;
+pub async fn write_customers(
+    root: &Path,
+    catalog: &FixtureCatalog,
+    sizes: &DemoSizes,
+    progress: &Progress,
+) -> Result<(), DemoError> {
+    let data = batches(
+        sizes.customers,
+        "sales.customers",
+        progress,
+        customers_batch,
+    )?;
     write_table(root, catalog, ("sales", "customers"), data, &[]).await?;
     progress.finish();
     Ok(())
 }
 
-pub async fn write_events(root: &Path, catalog: &FixtureCatalog, sizes: &DemoSizes, progress: &Progress) -> Result<(), DemoError> {
-    let data = batches(sizes.events, "web.events", progress, |a, b, rng| events_batch(a, b, sizes, rng))?;
+pub async fn write_events(
+    root: &Path,
+    catalog: &FixtureCatalog,
+    sizes: &DemoSizes,
+    progress: &Progress,
+) -> Result<(), DemoError> {
+    let data = batches(sizes.events, "web.events", progress, |a, b, rng| {
+        events_batch(a, b, sizes, rng)
+    })?;
     write_table(root, catalog, ("web", "events"), data, &["event_date"]).await?;
     progress.finish();
     Ok(())

@@ -68,8 +68,11 @@ pub async fn generate(root: &Path, scale: f64, show_progress: bool) -> Result<()
         }
     }
     std::fs::create_dir_all(root.join("landing"))?;
-    let (root_buf, files_catalog, files_progress) =
-        (root.to_path_buf(), Arc::clone(&catalog), Arc::clone(&progress));
+    let (root_buf, files_catalog, files_progress) = (
+        root.to_path_buf(),
+        Arc::clone(&catalog),
+        Arc::clone(&progress),
+    );
     // Parquet, CSV and JSON writing is blocking file I/O and CPU work.
     tokio::task::spawn_blocking(move || {
         orders::write(&root_buf, &files_catalog, &sizes, &files_progress)?;
@@ -111,7 +114,10 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(visible: bool) -> Self {
-        Self { visible, bar: std::sync::Mutex::new(None) }
+        Self {
+            visible,
+            bar: std::sync::Mutex::new(None),
+        }
     }
 
     pub fn start(&self, label: &str, total: u64) {

@@ -65,15 +65,23 @@ fn status(rng: &mut DemoRng) -> &'static str {
     }
 }
 
-fn generate(region: &str, date: NaiveDate, first_id: i64, count: u64, customers: u64) -> Vec<Order> {
+fn generate(
+    region: &str,
+    date: NaiveDate,
+    first_id: i64,
+    count: u64,
+    customers: u64,
+) -> Vec<Order> {
     let mut rng = DemoRng::for_stream(&format!("orders/{region}/{date}"));
-    let midnight = date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+    let midnight = date
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc();
     (0..count as i64)
         .map(|i| Order {
             order_id: first_id + i,
             customer_id: 1 + rng.below(customers) as i64,
-            order_ts_micros: midnight.timestamp_micros()
-                + rng.below(86_400_000) as i64 * 1_000,
+            order_ts_micros: midnight.timestamp_micros() + rng.below(86_400_000) as i64 * 1_000,
             amount_cents: i128::from(rng.between(500, 200_000)),
             currency: currency_for(region, &mut rng),
             status: status(&mut rng),
@@ -104,8 +112,12 @@ fn to_batch(orders: &[Order]) -> Result<RecordBatch, DemoError> {
         Arc::new(StringArray::from_iter_values(orders.iter().map(f)))
     };
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(Int64Array::from_iter_values(orders.iter().map(|o| o.order_id))),
-        Arc::new(Int64Array::from_iter_values(orders.iter().map(|o| o.customer_id))),
+        Arc::new(Int64Array::from_iter_values(
+            orders.iter().map(|o| o.order_id),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            orders.iter().map(|o| o.customer_id),
+        )),
         Arc::new(
             TimestampMicrosecondArray::from_iter_values(orders.iter().map(|o| o.order_ts_micros))
                 .with_timezone("UTC"),
@@ -154,7 +166,12 @@ const CSV_HEADER: &str =
     "order_id,customer_id,order_ts,amount,currency,status,card_number,region,order_date\n";
 
 /// Writes every `sales.orders` partition and, per day, the `raw.orders_csv` landing file.
-pub fn write(root: &Path, catalog: &FixtureCatalog, sizes: &DemoSizes, progress: &Progress) -> Result<(), DemoError> {
+pub fn write(
+    root: &Path,
+    catalog: &FixtureCatalog,
+    sizes: &DemoSizes,
+    progress: &Progress,
+) -> Result<(), DemoError> {
     let partitions = catalog.table_partitions("sales", "orders");
     let total_weight: u64 = partitions.iter().map(|p| region_weight(&p.values[0])).sum();
     let (mut cumulative, mut next_id) = (0u64, 1i64);
@@ -183,8 +200,14 @@ pub fn write(root: &Path, catalog: &FixtureCatalog, sizes: &DemoSizes, progress:
 }
 
 /// The landing copy of one day's orders arrives the next day: `ingest_date = order_date + 1`.
-fn flush_csv(root: &Path, catalog: &FixtureCatalog, day: Option<(NaiveDate, String)>) -> Result<(), DemoError> {
-    let Some((date, text)) = day else { return Ok(()) };
+fn flush_csv(
+    root: &Path,
+    catalog: &FixtureCatalog,
+    day: Option<(NaiveDate, String)>,
+) -> Result<(), DemoError> {
+    let Some((date, text)) = day else {
+        return Ok(());
+    };
     let ingest = (date + Duration::days(1)).to_string();
     let partition = catalog
         .table_partitions("raw", "orders_csv")

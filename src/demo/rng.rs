@@ -53,7 +53,9 @@ mod tests {
 
     #[test]
     fn streams_are_repeatable_and_distinct() {
-        let a: Vec<u64> = (0..4).map(|_| DemoRng::for_stream("orders").next_u64()).collect();
+        let a: Vec<u64> = (0..4)
+            .map(|_| DemoRng::for_stream("orders").next_u64())
+            .collect();
         assert!(a.windows(2).all(|w| w[0] == w[1]));
         assert_ne!(
             DemoRng::for_stream("orders").next_u64(),

@@ -38,14 +38,22 @@ pub(super) fn classify_plan_message(message: &str) -> ClientError {
         .and_then(|rest| rest.strip_suffix("' not found"))
     {
         let name = name.strip_prefix(CATALOG_PREFIX).unwrap_or(name);
-        return ClientError::new(SqlState::UndefinedTable, format!("relation \"{name}\" does not exist"));
+        return ClientError::new(
+            SqlState::UndefinedTable,
+            format!("relation \"{name}\" does not exist"),
+        );
     }
     if let Some(rest) = message.strip_prefix("Invalid function '") {
         let name = rest.split('\'').next().unwrap_or_default();
-        return ClientError::new(SqlState::UndefinedFunction, format!("function {name} does not exist"));
+        return ClientError::new(
+            SqlState::UndefinedFunction,
+            format!("function {name} does not exist"),
+        );
     }
     let first_line = message.lines().next().unwrap_or_default();
-    if first_line.contains("must appear in the GROUP BY") || first_line.contains("must be in GROUP BY") {
+    if first_line.contains("must appear in the GROUP BY")
+        || first_line.contains("must be in GROUP BY")
+    {
         return ClientError::new(SqlState::GroupingError, first_line);
     }
     if first_line.contains("No function matches") || first_line.contains("does not support") {
@@ -65,9 +73,16 @@ pub(super) fn classify_execution_message(message: &str, whole: &DataFusionError)
         return ClientError::new(SqlState::NumericValueOutOfRange, "value out of range");
     }
     if lower.starts_with("cannot cast") || lower.contains("invalid input syntax") {
-        return ClientError::new(SqlState::InvalidTextRepresentation, message.lines().next().unwrap_or_default());
+        return ClientError::new(
+            SqlState::InvalidTextRepresentation,
+            message.lines().next().unwrap_or_default(),
+        );
     }
-    ClientError::hidden(SqlState::DataException, "the query could not be executed", whole)
+    ClientError::hidden(
+        SqlState::DataException,
+        "the query could not be executed",
+        whole,
+    )
 }
 
 #[cfg(test)]
@@ -82,13 +97,21 @@ mod tests {
 
     #[test]
     fn unknown_table_reads_like_postgres() {
-        let (state, message) = code(DataFusionError::Plan("table 'lake.sales.nope' not found".into()));
-        assert_eq!((state, message.as_str()), ("42P01", "relation \"sales.nope\" does not exist"));
+        let (state, message) = code(DataFusionError::Plan(
+            "table 'lake.sales.nope' not found".into(),
+        ));
+        assert_eq!(
+            (state, message.as_str()),
+            ("42P01", "relation \"sales.nope\" does not exist")
+        );
     }
 
     #[test]
     fn context_is_walked_to_the_root() {
-        let root = DataFusionError::ArrowError(Box::new(datafusion::arrow::error::ArrowError::DivideByZero), None);
+        let root = DataFusionError::ArrowError(
+            Box::new(datafusion::arrow::error::ArrowError::DivideByZero),
+            None,
+        );
         assert_eq!(code(root.context("while filtering")).0, "22012");
     }
 

@@ -7,9 +7,13 @@ use std::sync::{Arc, RwLock};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::common::ScalarValue;
-use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
 use datafusion::prelude::{create_udf, SessionContext};
-use datafusion_pg_catalog::pg_catalog::{self as pgc, array_bounds_udf, format_type, has_privilege_udf};
+use datafusion_pg_catalog::pg_catalog::{
+    self as pgc, array_bounds_udf, format_type, has_privilege_udf,
+};
 use datafusion_pg_catalog::pg_catalog::{pg_get_expr_udf, quote_ident_udf};
 
 use super::PgCatalog;
@@ -51,10 +55,18 @@ pub fn register_functions(ctx: &SessionContext, session: &SessionFunctionsContex
     ] {
         ctx.register_udf(udf);
     }
-    for name in ["has_table_privilege", "has_schema_privilege", "has_database_privilege", "has_any_column_privilege"] {
+    for name in [
+        "has_table_privilege",
+        "has_schema_privilege",
+        "has_database_privilege",
+        "has_any_column_privilege",
+    ] {
         ctx.register_udf(has_privilege_udf::create_has_privilege_udf(name));
     }
-    ctx.register_udtf("pg_get_keywords", Arc::clone(&session.pg_catalog.static_tables.pg_get_keywords) as _);
+    ctx.register_udtf(
+        "pg_get_keywords",
+        Arc::clone(&session.pg_catalog.static_tables.pg_get_keywords) as _,
+    );
     // The compatibility parser turns `current_user` into `session_user()`.
     for name in ["session_user", "current_user", "user", "current_role"] {
         ctx.register_udf(constant_text(name, session.user.clone()));
@@ -62,22 +74,37 @@ pub fn register_functions(ctx: &SessionContext, session: &SessionFunctionsContex
     ctx.register_udf(constant_text("version", version()));
     ctx.register_udf(pg_get_userbyid());
     ctx.register_udf(current_setting(Arc::clone(&session.settings)));
-    ctx.register_udf(current_schema(Arc::clone(&session.settings), session.schemas.clone()));
+    ctx.register_udf(current_schema(
+        Arc::clone(&session.settings),
+        session.schemas.clone(),
+    ));
     ctx.register_udf(obj_description(Arc::clone(&session.pg_catalog)));
     ctx.register_udf(col_description(Arc::clone(&session.pg_catalog)));
     // Definitions of objects the lake does not have (indexes, triggers, rules, functions):
     // psql's \d asks for them, and PostgreSQL returns NULL for an object without one.
     for name in [
-        "pg_get_indexdef", "pg_get_triggerdef", "pg_get_viewdef", "pg_get_ruledef", "pg_get_functiondef",
-        "pg_get_function_arguments", "pg_get_function_result", "pg_get_function_identity_arguments",
-        "pg_get_serial_sequence", "shobj_description",
+        "pg_get_indexdef",
+        "pg_get_triggerdef",
+        "pg_get_viewdef",
+        "pg_get_ruledef",
+        "pg_get_functiondef",
+        "pg_get_function_arguments",
+        "pg_get_function_result",
+        "pg_get_function_identity_arguments",
+        "pg_get_serial_sequence",
+        "shobj_description",
     ] {
         ctx.register_udf(ScalarUDF::new_from_impl(NullText::new(name)));
     }
     // Visibility in the search path: everything the catalog lists is visible.
     for name in [
-        "pg_function_is_visible", "pg_type_is_visible", "pg_operator_is_visible", "pg_opclass_is_visible",
-        "pg_collation_is_visible", "pg_conversion_is_visible", "pg_ts_config_is_visible",
+        "pg_function_is_visible",
+        "pg_type_is_visible",
+        "pg_operator_is_visible",
+        "pg_opclass_is_visible",
+        "pg_collation_is_visible",
+        "pg_conversion_is_visible",
+        "pg_ts_config_is_visible",
     ] {
         ctx.register_udf(constant_bool(name, true));
     }
@@ -85,13 +112,20 @@ pub fn register_functions(ctx: &SessionContext, session: &SessionFunctionsContex
 }
 
 fn constant_bool(name: &str, value: bool) -> ScalarUDF {
-    create_udf(name, vec![DataType::Int64], DataType::Boolean, Volatility::Stable,
-        Arc::new(move |_| Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(value))))))
+    create_udf(
+        name,
+        vec![DataType::Int64],
+        DataType::Boolean,
+        Volatility::Stable,
+        Arc::new(move |_| Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(value))))),
+    )
 }
 
 /// `pg_size_pretty(bigint)` with PostgreSQL's rounding and units.
 fn pg_size_pretty() -> ScalarUDF {
-    text_function("pg_size_pretty", vec![DataType::Int64], |args| Some(size_pretty(args[0].as_i64()?)))
+    text_function("pg_size_pretty", vec![DataType::Int64], |args| {
+        Some(size_pretty(args[0].as_i64()?))
+    })
 }
 
 fn size_pretty(bytes: i64) -> String {
@@ -118,7 +152,10 @@ struct NullText {
 
 impl NullText {
     fn new(name: &'static str) -> Self {
-        Self { name, signature: Signature::variadic_any(Volatility::Stable) }
+        Self {
+            name,
+            signature: Signature::variadic_any(Volatility::Stable),
+        }
     }
 }
 
@@ -135,7 +172,10 @@ impl ScalarUDFImpl for NullText {
         Ok(DataType::Utf8)
     }
 
-    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> datafusion::error::Result<ColumnarValue> {
+    fn invoke_with_args(
+        &self,
+        _args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
         Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))
     }
 }
@@ -152,45 +192,67 @@ pub fn version() -> String {
 
 fn constant_text(name: &str, value: String) -> ScalarUDF {
     let value = ScalarValue::Utf8(Some(value));
-    create_udf(name, vec![], DataType::Utf8, Volatility::Stable,
-        Arc::new(move |_| Ok(ColumnarValue::Scalar(value.clone()))))
+    create_udf(
+        name,
+        vec![],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |_| Ok(ColumnarValue::Scalar(value.clone()))),
+    )
 }
 
 fn pg_get_userbyid() -> ScalarUDF {
-    text_function("pg_get_userbyid", vec![DataType::Int64], |_| Some(OWNER.to_owned()))
+    text_function("pg_get_userbyid", vec![DataType::Int64], |_| {
+        Some(OWNER.to_owned())
+    })
 }
 
 fn current_setting(settings: Arc<RwLock<Settings>>) -> ScalarUDF {
     text_function("current_setting", vec![DataType::Utf8], move |args| {
         let settings = settings.read().expect("settings lock");
-        settings.get(args[0].as_str()?).ok().map(|(_, v)| v.to_owned())
+        settings
+            .get(args[0].as_str()?)
+            .ok()
+            .map(|(_, v)| v.to_owned())
     })
 }
 
 /// The first schema of `search_path` that exists (PostgreSQL's definition).
 fn current_schema(settings: Arc<RwLock<Settings>>, schemas: Vec<String>) -> ScalarUDF {
-    create_udf("current_schema", vec![], DataType::Utf8, Volatility::Stable, Arc::new(move |_| {
-        let path = settings.read().expect("settings lock").search_path();
-        let first = path.into_iter().find(|s| schemas.contains(s));
-        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(first)))
-    }))
+    create_udf(
+        "current_schema",
+        vec![],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |_| {
+            let path = settings.read().expect("settings lock").search_path();
+            let first = path.into_iter().find(|s| schemas.contains(s));
+            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(first)))
+        }),
+    )
 }
 
 /// `obj_description(oid, 'pg_class')`: a table's comment from the catalog.
 fn obj_description(pg: Arc<PgCatalog>) -> ScalarUDF {
-    text_function("obj_description", vec![DataType::Int64, DataType::Utf8], move |args| {
-        pg.table_by_oid(args[0].as_i64()?)?.glue.description.clone()
-    })
+    text_function(
+        "obj_description",
+        vec![DataType::Int64, DataType::Utf8],
+        move |args| pg.table_by_oid(args[0].as_i64()?)?.glue.description.clone(),
+    )
 }
 
 /// `col_description(table oid, attnum)`: a column's comment from the catalog.
 fn col_description(pg: Arc<PgCatalog>) -> ScalarUDF {
-    text_function("col_description", vec![DataType::Int64, DataType::Int64], move |args| {
-        let table = pg.table_by_oid(args[0].as_i64()?)?;
-        let index = usize::try_from(args[1].as_i64()?).ok()?.checked_sub(1)?;
-        let field = table.schema.fields().get(index)?;
-        table.column_comments.get(field.name()).cloned()
-    })
+    text_function(
+        "col_description",
+        vec![DataType::Int64, DataType::Int64],
+        move |args| {
+            let table = pg.table_by_oid(args[0].as_i64()?)?;
+            let index = usize::try_from(args[1].as_i64()?).ok()?.checked_sub(1)?;
+            let field = table.schema.fields().get(index)?;
+            table.column_comments.get(field.name()).cloned()
+        },
+    )
 }
 
 /// One argument value of a row, as the row-wise functions above read it.
@@ -221,24 +283,33 @@ fn text_function(
     inputs: Vec<DataType>,
     f: impl Fn(&[Arg]) -> Option<String> + Send + Sync + 'static,
 ) -> ScalarUDF {
-    create_udf(name, inputs, DataType::Utf8, Volatility::Stable, Arc::new(move |args: &[ColumnarValue]| {
-        let all_scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(args)?;
-        let rows = arrays.first().map_or(1, |a| a.len());
-        let out: StringArray = (0..rows).map(|row| f(&row_args(&arrays, row))).collect();
-        let out: ArrayRef = Arc::new(out);
-        Ok(match all_scalar {
-            true => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
-            false => ColumnarValue::Array(out),
-        })
-    }))
+    create_udf(
+        name,
+        inputs,
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let all_scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let rows = arrays.first().map_or(1, |a| a.len());
+            let out: StringArray = (0..rows).map(|row| f(&row_args(&arrays, row))).collect();
+            let out: ArrayRef = Arc::new(out);
+            Ok(match all_scalar {
+                true => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
+                false => ColumnarValue::Array(out),
+            })
+        }),
+    )
 }
 
 fn row_args(arrays: &[ArrayRef], row: usize) -> Vec<Arg<'_>> {
     arrays
         .iter()
         .map(|a| match a.data_type() {
-            DataType::Int64 => Arg::Int(a.is_valid(row).then(|| a.as_primitive::<Int64Type>().value(row))),
+            DataType::Int64 => Arg::Int(
+                a.is_valid(row)
+                    .then(|| a.as_primitive::<Int64Type>().value(row)),
+            ),
             DataType::Utf8 => Arg::Text(a.is_valid(row).then(|| a.as_string::<i32>().value(row))),
             _ => Arg::Text(None),
         })

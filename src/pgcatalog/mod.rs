@@ -30,8 +30,11 @@ pub use functions::{register_functions, SessionFunctionsContext};
 pub const PG_CATALOG_SCHEMA: &str = "pg_catalog";
 
 /// The static tables decode ~1 MB of embedded Arrow data; do it once per process.
-static STATIC_TABLES: LazyLock<Result<Arc<PgCatalogStaticTables>, String>> =
-    LazyLock::new(|| PgCatalogStaticTables::try_new().map(Arc::new).map_err(|e| e.to_string()));
+static STATIC_TABLES: LazyLock<Result<Arc<PgCatalogStaticTables>, String>> = LazyLock::new(|| {
+    PgCatalogStaticTables::try_new()
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
+});
 
 /// Catalog metadata as datafusion-pg-catalog reads it.
 #[derive(Debug, Clone)]
@@ -59,18 +62,32 @@ impl CatalogInfo for LakeCatalogInfo {
         Ok((catalog == DATABASE_NAME).then(|| self.lake.table_names(schema)))
     }
 
-    async fn table_schema(&self, catalog: &str, schema: &str, table: &str) -> Result<Option<SchemaRef>> {
-        Ok(self.entry(catalog, schema, table).map(|e| Arc::clone(&e.schema)))
+    async fn table_schema(
+        &self,
+        catalog: &str,
+        schema: &str,
+        table: &str,
+    ) -> Result<Option<SchemaRef>> {
+        Ok(self
+            .entry(catalog, schema, table)
+            .map(|e| Arc::clone(&e.schema)))
     }
 
-    async fn table_type(&self, catalog: &str, schema: &str, table: &str) -> Result<Option<TableType>> {
+    async fn table_type(
+        &self,
+        catalog: &str,
+        schema: &str,
+        table: &str,
+    ) -> Result<Option<TableType>> {
         Ok(self.entry(catalog, schema, table).map(|_| TableType::Base))
     }
 }
 
 impl LakeCatalogInfo {
     fn entry(&self, catalog: &str, schema: &str, table: &str) -> Option<Arc<TableEntry>> {
-        (catalog == DATABASE_NAME).then(|| self.lake.table(schema, table)).flatten()
+        (catalog == DATABASE_NAME)
+            .then(|| self.lake.table(schema, table))
+            .flatten()
     }
 }
 
@@ -120,7 +137,9 @@ fn type_modifiers(lake: Arc<LakeCatalog>, oids: TableOids) -> patched::TypeModif
         let oids = oids.read().expect("oid lock");
         let mut modifiers = HashMap::new();
         for ((schema, table), oid) in oids.iter() {
-            let Some(entry) = lake.table(schema, table) else { continue };
+            let Some(entry) = lake.table(schema, table) else {
+                continue;
+            };
             for (index, field) in entry.schema.fields().iter().enumerate() {
                 let modifier = crate::session::type_modifier(field.data_type());
                 if modifier >= 0 {
@@ -135,13 +154,24 @@ fn type_modifiers(lake: Arc<LakeCatalog>, oids: TableOids) -> patched::TypeModif
 impl PgCatalog {
     pub fn new(lake: Arc<LakeCatalog>, users: Arc<Users>) -> Result<Self, String> {
         let static_tables = STATIC_TABLES.clone()?;
-        let info = LakeCatalogInfo { lake: Arc::clone(&lake) };
-        let provider = PgCatalogSchemaProvider::try_new(info, Arc::clone(&static_tables), LakeRoles { users })
-            .map_err(|e| e.to_string())?;
+        let info = LakeCatalogInfo {
+            lake: Arc::clone(&lake),
+        };
+        let provider =
+            PgCatalogSchemaProvider::try_new(info, Arc::clone(&static_tables), LakeRoles { users })
+                .map_err(|e| e.to_string())?;
         let table_oids = TableOids::default();
         let modifiers = type_modifiers(Arc::clone(&lake), Arc::clone(&table_oids));
-        let schema = Arc::new(patched::PatchedPgCatalog::new(Arc::new(provider), modifiers));
-        Ok(Self { schema, static_tables, lake, table_oids })
+        let schema = Arc::new(patched::PatchedPgCatalog::new(
+            Arc::new(provider),
+            modifiers,
+        ));
+        Ok(Self {
+            schema,
+            static_tables,
+            lake,
+            table_oids,
+        })
     }
 
     pub fn schema(&self) -> Arc<dyn SchemaProvider> {
@@ -156,12 +186,18 @@ impl PgCatalog {
         let batches: Vec<RecordBatch> = ctx.sql(sql).await?.collect().await?;
         let mut oids = HashMap::new();
         for batch in &batches {
-            let (schemas, tables) = (batch.column(0).as_string::<i32>(), batch.column(1).as_string::<i32>());
+            let (schemas, tables) = (
+                batch.column(0).as_string::<i32>(),
+                batch.column(1).as_string::<i32>(),
+            );
             let ids = batch.column(2).as_primitive::<Int64Type>();
             for row in 0..batch.num_rows() {
                 let oid = i32::try_from(ids.value(row))
                     .map_err(|_| DataFusionError::Internal("table OID out of range".into()))?;
-                oids.insert((schemas.value(row).to_owned(), tables.value(row).to_owned()), oid);
+                oids.insert(
+                    (schemas.value(row).to_owned(), tables.value(row).to_owned()),
+                    oid,
+                );
             }
         }
         *self.table_oids.write().expect("oid lock") = oids;

@@ -41,7 +41,10 @@ impl std::fmt::Debug for TypeModifiersDebug {
 
 impl PatchedPgCatalog {
     pub fn new(inner: Arc<dyn SchemaProvider>, type_modifiers: TypeModifiers) -> Self {
-        Self { inner, type_modifiers: TypeModifiersDebug(type_modifiers) }
+        Self {
+            inner,
+            type_modifiers: TypeModifiersDebug(type_modifiers),
+        }
     }
 }
 
@@ -52,17 +55,26 @@ impl SchemaProvider for PatchedPgCatalog {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        let Some(table) = self.inner.table(name).await? else { return Ok(None) };
+        let Some(table) = self.inner.table(name).await? else {
+            return Ok(None);
+        };
         Ok(Some(match name {
             "pg_attribute" => {
                 let modifiers = Arc::clone(&self.type_modifiers.0);
-                PatchedTable::wrap(table, Arc::new(move |batch| with_type_modifiers(batch, &modifiers())))
+                PatchedTable::wrap(
+                    table,
+                    Arc::new(move |batch| with_type_modifiers(batch, &modifiers())),
+                )
             }
             "pg_class" => {
                 let extra = ["reloptions", "relacl"];
                 let list = DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
                 let schema = with_null_columns(&table.schema(), &extra, &list);
-                PatchedTable::with_schema(table, Arc::clone(&schema), Arc::new(move |b| append_nulls(b, &schema)))
+                PatchedTable::with_schema(
+                    table,
+                    Arc::clone(&schema),
+                    Arc::new(move |b| append_nulls(b, &schema)),
+                )
             }
             _ => table,
         }))
@@ -82,7 +94,9 @@ struct PatchedTable {
 
 impl std::fmt::Debug for PatchedTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PatchedTable").field("schema", &self.schema).finish()
+        f.debug_struct("PatchedTable")
+            .field("schema", &self.schema)
+            .finish()
     }
 }
 
@@ -92,8 +106,16 @@ impl PatchedTable {
         Self::with_schema(inner, schema, patch)
     }
 
-    fn with_schema(inner: Arc<dyn TableProvider>, schema: SchemaRef, patch: Patch) -> Arc<dyn TableProvider> {
-        Arc::new(Self { inner, schema, patch })
+    fn with_schema(
+        inner: Arc<dyn TableProvider>,
+        schema: SchemaRef,
+        patch: Patch,
+    ) -> Arc<dyn TableProvider> {
+        Arc::new(Self {
+            inner,
+            schema,
+            patch,
+        })
     }
 }
 
@@ -116,22 +138,37 @@ impl TableProvider for PatchedTable {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let plan = self.inner.scan(state, None, &[], None).await?;
         let batches = collect(plan, state.task_ctx()).await?;
-        let patched = batches.into_iter().map(|b| (self.patch)(b)).collect::<Result<Vec<_>>>()?;
+        let patched = batches
+            .into_iter()
+            .map(|b| (self.patch)(b))
+            .collect::<Result<Vec<_>>>()?;
         let table = MemTable::try_new(Arc::clone(&self.schema), vec![patched])?;
         table.scan(state, projection, filters, limit).await
     }
 }
 
-fn with_type_modifiers(batch: RecordBatch, modifiers: &HashMap<(i32, i16), i32>) -> Result<RecordBatch> {
+fn with_type_modifiers(
+    batch: RecordBatch,
+    modifiers: &HashMap<(i32, i16), i32>,
+) -> Result<RecordBatch> {
     let schema = batch.schema();
-    let (relid, attnum, typmod) = (schema.index_of("attrelid")?, schema.index_of("attnum")?, schema.index_of("atttypmod")?);
+    let (relid, attnum, typmod) = (
+        schema.index_of("attrelid")?,
+        schema.index_of("attnum")?,
+        schema.index_of("atttypmod")?,
+    );
     let relids = batch.column(relid).as_primitive::<Int32Type>();
     let attnums = batch.column(attnum).as_primitive::<Int16Type>();
     let current = batch.column(typmod).as_primitive::<Int32Type>();
     let patched: Int32Array = (0..batch.num_rows())
         .map(|row| {
             let key = (relids.value(row), attnums.value(row));
-            Some(modifiers.get(&key).copied().unwrap_or_else(|| current.value(row)))
+            Some(
+                modifiers
+                    .get(&key)
+                    .copied()
+                    .unwrap_or_else(|| current.value(row)),
+            )
         })
         .collect();
     let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
@@ -141,7 +178,11 @@ fn with_type_modifiers(batch: RecordBatch, modifiers: &HashMap<(i32, i16), i32>)
 
 fn with_null_columns(schema: &SchemaRef, names: &[&str], data_type: &DataType) -> SchemaRef {
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-    fields.extend(names.iter().map(|n| Field::new(*n, data_type.clone(), true)));
+    fields.extend(
+        names
+            .iter()
+            .map(|n| Field::new(*n, data_type.clone(), true)),
+    );
     Arc::new(Schema::new(fields))
 }
 

@@ -63,17 +63,34 @@ impl PartitionedTable {
         kind: FileKind,
         partitions: Vec<PartitionLocation>,
     ) -> Self {
-        let fields = file_schema.fields().iter().cloned().chain(partition_fields.iter().cloned());
+        let fields = file_schema
+            .fields()
+            .iter()
+            .cloned()
+            .chain(partition_fields.iter().cloned());
         let table_schema = Arc::new(Schema::new(fields.collect::<Vec<_>>()));
-        Self { file_schema, partition_fields, table_schema, kind, partitions }
+        Self {
+            file_schema,
+            partition_fields,
+            table_schema,
+            kind,
+            partitions,
+        }
     }
 
     fn partition_names(&self) -> Vec<&str> {
-        self.partition_fields.iter().map(|f| f.name().as_str()).collect()
+        self.partition_fields
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect()
     }
 
     /// The partitions whose values satisfy every filter that uses only partition keys.
-    fn select_partitions(&self, state: &dyn Session, filters: &[Expr]) -> Result<Vec<&PartitionLocation>> {
+    fn select_partitions(
+        &self,
+        state: &dyn Session,
+        filters: &[Expr],
+    ) -> Result<Vec<&PartitionLocation>> {
         let names = self.partition_names();
         let applicable: Vec<Expr> = filters
             .iter()
@@ -86,7 +103,9 @@ impl PartitionedTable {
         // Evaluate the predicate once over a batch with one row per partition.
         let schema = Arc::new(Schema::new(self.partition_fields.clone()));
         let columns = (0..self.partition_fields.len())
-            .map(|i| ScalarValue::iter_to_array(self.partitions.iter().map(|p| p.values[i].clone())))
+            .map(|i| {
+                ScalarValue::iter_to_array(self.partitions.iter().map(|p| p.values[i].clone()))
+            })
             .collect::<Result<Vec<ArrayRef>>>()?;
         let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
         let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
@@ -95,7 +114,11 @@ impl PartitionedTable {
         let keep = result
             .as_any()
             .downcast_ref::<BooleanArray>()
-            .ok_or_else(|| datafusion::error::DataFusionError::Internal("partition predicate is not boolean".into()))?;
+            .ok_or_else(|| {
+                datafusion::error::DataFusionError::Internal(
+                    "partition predicate is not boolean".into(),
+                )
+            })?;
         Ok(self
             .partitions
             .iter()
@@ -107,11 +130,16 @@ impl PartitionedTable {
 
     fn format(&self, state: &dyn Session) -> Arc<dyn FileFormat> {
         match &self.kind {
-            FileKind::Parquet => {
-                Arc::new(ParquetFormat::default().with_options(state.table_options().parquet.clone()))
-            }
-            FileKind::Csv { delimiter, has_header } => Arc::new(
-                CsvFormat::default().with_has_header(*has_header).with_delimiter(*delimiter),
+            FileKind::Parquet => Arc::new(
+                ParquetFormat::default().with_options(state.table_options().parquet.clone()),
+            ),
+            FileKind::Csv {
+                delimiter,
+                has_header,
+            } => Arc::new(
+                CsvFormat::default()
+                    .with_has_header(*has_header)
+                    .with_delimiter(*delimiter),
             ),
             FileKind::Json => Arc::new(JsonFormat::default()),
         }
@@ -119,7 +147,10 @@ impl PartitionedTable {
 }
 
 /// Lists the data files of one partition, skipping Hive/Spark markers (`_SUCCESS`, `.crc`, …).
-async fn list_files(state: &dyn Session, partition: &PartitionLocation) -> Result<Vec<PartitionedFile>> {
+async fn list_files(
+    state: &dyn Session,
+    partition: &PartitionLocation,
+) -> Result<Vec<PartitionedFile>> {
     let store = state.runtime_env().object_store(&partition.store)?;
     let metas: Vec<_> = store.list(Some(&partition.prefix)).try_collect().await?;
     Ok(metas
@@ -143,14 +174,19 @@ impl TableProvider for PartitionedTable {
     }
 
     /// Filters on partition keys alone are applied exactly by partition selection.
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
         let names = self.partition_names();
         Ok(filters
             .iter()
-            .map(|e| match !names.is_empty() && expr_applicable_for_cols(&names, e) {
-                true => TableProviderFilterPushDown::Exact,
-                false => TableProviderFilterPushDown::Inexact,
-            })
+            .map(
+                |e| match !names.is_empty() && expr_applicable_for_cols(&names, e) {
+                    true => TableProviderFilterPushDown::Exact,
+                    false => TableProviderFilterPushDown::Inexact,
+                },
+            )
             .collect())
     }
 
@@ -161,8 +197,11 @@ impl TableProvider for PartitionedTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let selected: Vec<PartitionLocation> =
-            self.select_partitions(state, filters)?.into_iter().cloned().collect();
+        let selected: Vec<PartitionLocation> = self
+            .select_partitions(state, filters)?
+            .into_iter()
+            .cloned()
+            .collect();
         let listed: Vec<Vec<PartitionedFile>> = futures::stream::iter(selected)
             .map(|p| async move { list_files(state, &p).await })
             .buffered(LIST_CONCURRENCY)
@@ -170,10 +209,16 @@ impl TableProvider for PartitionedTable {
             .await?;
         let files: Vec<PartitionedFile> = listed.into_iter().flatten().collect();
         let Some(first) = self.partitions.first() else {
-            return Ok(Arc::new(EmptyExec::new(project_schema(&self.table_schema, projection)?)));
+            return Ok(Arc::new(EmptyExec::new(project_schema(
+                &self.table_schema,
+                projection,
+            )?)));
         };
         if files.is_empty() {
-            return Ok(Arc::new(EmptyExec::new(project_schema(&self.table_schema, projection)?)));
+            return Ok(Arc::new(EmptyExec::new(project_schema(
+                &self.table_schema,
+                projection,
+            )?)));
         }
         let format = self.format(state);
         let table_schema = TableSchema::builder(Arc::clone(&self.file_schema))

@@ -21,14 +21,30 @@ pub struct CancelRegistry {
 
 impl CancelRegistry {
     /// Registers a session; dropping the returned guard unregisters it.
-    pub fn register(self: &Arc<Self>, pid: i32, secret: Bytes, session: &Arc<Session>) -> CancelRegistration {
+    pub fn register(
+        self: &Arc<Self>,
+        pid: i32,
+        secret: Bytes,
+        session: &Arc<Session>,
+    ) -> CancelRegistration {
         let key = (pid, secret);
-        self.sessions.lock().expect("cancel registry").insert(key.clone(), Arc::downgrade(session));
-        CancelRegistration { registry: Arc::clone(self), key }
+        self.sessions
+            .lock()
+            .expect("cancel registry")
+            .insert(key.clone(), Arc::downgrade(session));
+        CancelRegistration {
+            registry: Arc::clone(self),
+            key,
+        }
     }
 
     fn cancel(&self, key: &Key) -> bool {
-        let session = self.sessions.lock().expect("cancel registry").get(key).and_then(Weak::upgrade);
+        let session = self
+            .sessions
+            .lock()
+            .expect("cancel registry")
+            .get(key)
+            .and_then(Weak::upgrade);
         session.map(|s| s.cancel_running()).is_some()
     }
 }
@@ -42,7 +58,11 @@ pub struct CancelRegistration {
 
 impl Drop for CancelRegistration {
     fn drop(&mut self) {
-        self.registry.sessions.lock().expect("cancel registry").remove(&self.key);
+        self.registry
+            .sessions
+            .lock()
+            .expect("cancel registry")
+            .remove(&self.key);
     }
 }
 

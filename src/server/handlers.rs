@@ -32,7 +32,9 @@ pub struct ConnectionHandlers {
 impl ConnectionHandlers {
     pub fn new(gateway: Arc<Gateway>) -> Self {
         let scram = ScramAuth::new(Arc::new(ScramSecrets(Arc::clone(&gateway.users))));
-        let parameters = Arc::new(SessionStarter { gateway: Arc::clone(&gateway) });
+        let parameters = Arc::new(SessionStarter {
+            gateway: Arc::clone(&gateway),
+        });
         let sasl = SASLAuthStartupHandler::new(parameters).with_scram(scram);
         Self {
             startup: Arc::new(LakeStartupHandler { sasl }),
@@ -71,7 +73,11 @@ struct LakeStartupHandler {
 
 #[async_trait]
 impl StartupHandler for LakeStartupHandler {
-    async fn on_startup<C>(&self, client: &mut C, message: PgWireFrontendMessage) -> PgWireResult<()>
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::Error: Debug,
@@ -79,7 +85,11 @@ impl StartupHandler for LakeStartupHandler {
     {
         if let PgWireFrontendMessage::Startup(startup) = &message {
             let user = startup.parameters.get(METADATA_USER);
-            let database = startup.parameters.get("database").or(user).map(String::as_str);
+            let database = startup
+                .parameters
+                .get("database")
+                .or(user)
+                .map(String::as_str);
             if database != Some(DATABASE_NAME) {
                 let name = database.unwrap_or_default();
                 return Err(fatal("3D000", format!("database \"{name}\" does not exist (this gateway serves \"{DATABASE_NAME}\")")));
@@ -90,7 +100,11 @@ impl StartupHandler for LakeStartupHandler {
 }
 
 fn fatal(code: &str, message: String) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new("FATAL".into(), code.into(), message)))
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".into(),
+        code.into(),
+        message,
+    )))
 }
 
 /// Called by pgwire once authentication has succeeded, just before it reports the server
@@ -109,11 +123,17 @@ impl ServerParameterProvider for SessionStarter {
             tracing::error!(%user, "authenticated user has no principal");
             return None;
         };
-        let startup: Vec<(String, String)> =
-            client.metadata().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let startup: Vec<(String, String)> = client
+            .metadata()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let session = Arc::new(Session::new(&self.gateway, principal, &startup));
         let (pid, secret) = client.pid_and_secret_key();
-        let registration = self.gateway.cancels.register(pid, secret.to_bytes(), &session);
+        let registration = self
+            .gateway
+            .cancels
+            .register(pid, secret.to_bytes(), &session);
         let parameters = session.reported_settings();
         client.session_extensions().insert(registration);
         client.session_extensions().insert(session);

@@ -70,14 +70,18 @@ impl Gateway {
 }
 
 fn num_cpus() -> usize {
-    std::thread::available_parallelism().map(usize::from).unwrap_or(2)
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(2)
 }
 
 /// One memory pool for all queries; operators that can spill do so beyond it (D12).
 fn runtime_env(config: &Config) -> Result<Arc<RuntimeEnv>, String> {
     let bytes = config.engine.memory_limit_mb.saturating_mul(1024 * 1024);
     let disk = match &config.engine.spill_dir {
-        Some(dir) => DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![dir.clone()])),
+        Some(dir) => {
+            DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![dir.clone()]))
+        }
         None => DiskManagerBuilder::default(),
     };
     RuntimeEnvBuilder::new()
@@ -102,15 +106,17 @@ async fn ensure_demo_lake(root: &PathBuf) -> Result<(), String> {
 pub async fn run(config: Config) -> Result<(), String> {
     let gateway = Gateway::build(&config).await?;
     let listen = config.server.listen;
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|e| format!("cannot listen on {listen}: {e} (is another server using the port? try --listen)"))?;
+    let listener = TcpListener::bind(listen).await.map_err(|e| {
+        format!("cannot listen on {listen}: {e} (is another server using the port? try --listen)")
+    })?;
     tracing::info!(
         "lakegate listening on {listen}; connect with: psql \"host={} port={} dbname=lake user=analyst\" (password: analyst)",
         listen.ip(),
         listen.port()
     );
-    serve(listener, gateway).await.map_err(|e| format!("listener failed: {e}"))
+    serve(listener, gateway)
+        .await
+        .map_err(|e| format!("listener failed: {e}"))
 }
 
 /// Accepts connections forever; each gets its own handlers and task.

@@ -48,7 +48,11 @@ fn new_encoder(fields: Arc<Vec<FieldInfo>>, format: CopyFormat) -> CopyEncoder {
     }
 }
 
-fn encode_batch(encoder: &mut CopyEncoder, fields: &[FieldInfo], batch: &RecordBatch) -> Vec<PgWireResult<CopyData>> {
+fn encode_batch(
+    encoder: &mut CopyEncoder,
+    fields: &[FieldInfo],
+    batch: &RecordBatch,
+) -> Vec<PgWireResult<CopyData>> {
     let schema = batch.schema();
     (0..batch.num_rows())
         .map(|row| {

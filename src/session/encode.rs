@@ -47,13 +47,19 @@ pub fn wire_schema(schema: &Schema) -> SchemaRef {
         .map(|f| {
             let ty = wire_type(f.data_type());
             // The marker survives casts (`CAST(c.oid AS BIGINT)`), but only an int4 is an oid.
-            let stale_oid_marker = f.metadata().contains_key(OID_ALIAS_KEY) && ty != DataType::Int32;
+            let stale_oid_marker =
+                f.metadata().contains_key(OID_ALIAS_KEY) && ty != DataType::Int32;
             match (&ty == f.data_type(), stale_oid_marker) {
                 (true, false) => Arc::clone(f),
                 _ => {
                     let mut metadata = f.metadata().clone();
                     metadata.remove(OID_ALIAS_KEY);
-                    Arc::new(f.as_ref().clone().with_data_type(ty).with_metadata(metadata))
+                    Arc::new(
+                        f.as_ref()
+                            .clone()
+                            .with_data_type(ty)
+                            .with_metadata(metadata),
+                    )
                 }
             }
         })
@@ -70,10 +76,12 @@ pub fn to_wire(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
         .columns()
         .iter()
         .zip(schema.fields())
-        .map(|(column, field)| match column.data_type() == field.data_type() {
-            true => Ok(Arc::clone(column)),
-            false => cast(column, field.data_type()),
-        })
+        .map(
+            |(column, field)| match column.data_type() == field.data_type() {
+                true => Ok(Arc::clone(column)),
+                false => cast(column, field.data_type()),
+            },
+        )
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }
@@ -109,14 +117,21 @@ pub fn field_infos(
                 pg_type,
                 format.format_for(i),
             );
-            Ok(info.with_type_modifier(type_modifier(field.data_type())).with_format_options(Arc::clone(&options)))
+            Ok(info
+                .with_type_modifier(type_modifier(field.data_type()))
+                .with_format_options(Arc::clone(&options)))
         })
         .collect()
 }
 
 /// Text-format options from the session's settings (DateStyle, IntervalStyle, …).
 pub fn format_options(settings: &Settings) -> Arc<FormatOptions> {
-    let value = |name: &str| settings.get(name).map(|(_, v)| v.to_owned()).unwrap_or_default();
+    let value = |name: &str| {
+        settings
+            .get(name)
+            .map(|(_, v)| v.to_owned())
+            .unwrap_or_default()
+    };
     let mut options = FormatOptions::default();
     options.date_style = value("DateStyle");
     options.interval_style = value("IntervalStyle");
@@ -141,7 +156,11 @@ mod tests {
     fn unencodable_types_are_cast() {
         let schema = Schema::new(vec![
             Field::new("n", DataType::Null, true),
-            Field::new("d", DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)), true),
+            Field::new(
+                "d",
+                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                true,
+            ),
         ]);
         let wire = wire_schema(&schema);
         assert_eq!(wire.field(0).data_type(), &DataType::Utf8);

@@ -40,23 +40,50 @@ impl Session {
     /// Plans a statement; only reads (and SQL-level PREPARE/EXECUTE) pass.
     pub async fn plan(&self, statement: &Statement) -> Result<PlannedQuery, LakegateError> {
         let state = self.ctx.state();
-        let plan = state.statement_to_plan(DfStatement::Statement(Box::new(statement.clone()))).await?;
+        let plan = state
+            .statement_to_plan(DfStatement::Statement(Box::new(statement.clone())))
+            .await?;
         check_read_only(&plan)?;
-        let origins = column_origins(&plan, &self.gateway.lake, &self.gateway.pg_catalog, &self.default_schema());
+        let origins = column_origins(
+            &plan,
+            &self.gateway.lake,
+            &self.gateway.pg_catalog,
+            &self.default_schema(),
+        );
         let wire_schema = wire_schema(plan.schema().as_arrow());
         let names = super::naming::column_names(&plan);
-        Ok(PlannedQuery { plan, names, origins, wire_schema })
+        Ok(PlannedQuery {
+            plan,
+            names,
+            origins,
+            wire_schema,
+        })
     }
 
     /// Row descriptions for a planned query in the given result format.
-    pub fn fields(&self, planned: &PlannedQuery, format: &Format) -> Result<Vec<FieldInfo>, LakegateError> {
+    pub fn fields(
+        &self,
+        planned: &PlannedQuery,
+        format: &Format,
+    ) -> Result<Vec<FieldInfo>, LakegateError> {
         let options = format_options(&self.settings.read().expect("settings lock"));
-        field_infos(&planned.wire_schema, &planned.names, &planned.origins, format, options)
-            .map_err(|e| LakegateError::Internal(e.to_string()))
+        field_infos(
+            &planned.wire_schema,
+            &planned.names,
+            &planned.origins,
+            format,
+            options,
+        )
+        .map_err(|e| LakegateError::Internal(e.to_string()))
     }
 
     /// Executes a planned query; results stream to the client as it reads them.
-    pub async fn execute(&self, planned: PlannedQuery, format: &Format, copy: Option<CopyFormat>) -> Result<Response, LakegateError> {
+    pub async fn execute(
+        &self,
+        planned: PlannedQuery,
+        format: &Format,
+        copy: Option<CopyFormat>,
+    ) -> Result<Response, LakegateError> {
         let tag = match &planned.plan {
             LogicalPlan::Statement(PlanStatement::Prepare(_)) => Some("PREPARE"),
             LogicalPlan::Statement(PlanStatement::Deallocate(_)) => Some("DEALLOCATE"),
@@ -77,36 +104,60 @@ impl Session {
         }
         let batches = guarded_batches(stream, planned.wire_schema, guard);
         if let Some(copy) = copy {
-            return Ok(Response::CopyOut(super::copy::copy_response(batches, fields, copy)));
+            return Ok(Response::CopyOut(super::copy::copy_response(
+                batches, fields, copy,
+            )));
         }
         let mut response = QueryResponse::new(Arc::clone(&fields), data_rows(batches, fields));
-        if matches!(planned.plan, LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)) {
+        if matches!(
+            planned.plan,
+            LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)
+        ) {
             response.set_command_tag("EXPLAIN");
         }
         Ok(Response::Query(response))
     }
 
     fn statement_timeout_ms(&self) -> u64 {
-        self.settings.read().expect("settings lock").statement_timeout_ms()
+        self.settings
+            .read()
+            .expect("settings lock")
+            .statement_timeout_ms()
     }
 
     /// Runs one command. `status` is the transaction status before it.
-    pub async fn run<C>(&self, client: &mut C, command: Command, status: TransactionStatus, format: &Format) -> Result<Response, LakegateError>
+    pub async fn run<C>(
+        &self,
+        client: &mut C,
+        command: Command,
+        status: TransactionStatus,
+        format: &Format,
+    ) -> Result<Response, LakegateError>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore,
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let ends_transaction = matches!(command, Command::Commit | Command::Rollback | Command::RollbackToSavepoint);
+        let ends_transaction = matches!(
+            command,
+            Command::Commit | Command::Rollback | Command::RollbackToSavepoint
+        );
         if status == TransactionStatus::Error && !ends_transaction {
             return Err(LakegateError::InFailedTransaction);
         }
         let in_block = status != TransactionStatus::Idle;
         Ok(match command {
-            Command::Query(statement) => self.execute(self.plan(&statement).await?, format, None).await?,
-            Command::CopyOut { query, format: copy } => {
-                self.execute(self.plan(&query).await?, &Format::UnifiedText, Some(copy)).await?
+            Command::Query(statement) => {
+                self.execute(self.plan(&statement).await?, format, None)
+                    .await?
+            }
+            Command::CopyOut {
+                query,
+                format: copy,
+            } => {
+                self.execute(self.plan(&query).await?, &Format::UnifiedText, Some(copy))
+                    .await?
             }
             Command::Set { name, value } => {
                 self.set(client, &name, value.as_deref()).await?;
@@ -125,10 +176,14 @@ impl Session {
             Command::Ignored { tag } => Response::Execution(Tag::new(tag)),
             Command::Begin if in_block => Response::Execution(Tag::new("BEGIN")),
             Command::Begin => Response::TransactionStart(Tag::new("BEGIN")),
-            Command::Commit if status == TransactionStatus::Error => Response::TransactionEnd(Tag::new("ROLLBACK")),
+            Command::Commit if status == TransactionStatus::Error => {
+                Response::TransactionEnd(Tag::new("ROLLBACK"))
+            }
             Command::Commit => Response::TransactionEnd(Tag::new("COMMIT")),
             Command::Rollback => Response::TransactionEnd(Tag::new("ROLLBACK")),
-            Command::Savepoint | Command::ReleaseSavepoint | Command::RollbackToSavepoint if !in_block => {
+            Command::Savepoint | Command::ReleaseSavepoint | Command::RollbackToSavepoint
+                if !in_block =>
+            {
                 return Err(LakegateError::NoTransaction)
             }
             Command::Savepoint => Response::Execution(Tag::new("SAVEPOINT")),
@@ -140,14 +195,23 @@ impl Session {
                 Response::Execution(Tag::new("DISCARD ALL"))
             }
             Command::Deallocate { name } => {
-                let tag = if name.is_some() { "DEALLOCATE" } else { "DEALLOCATE ALL" };
+                let tag = if name.is_some() {
+                    "DEALLOCATE"
+                } else {
+                    "DEALLOCATE ALL"
+                };
                 self.deallocate(client, name).await?;
                 Response::Execution(Tag::new(tag))
             }
         })
     }
 
-    async fn set<C>(&self, client: &mut C, name: &str, value: Option<&str>) -> Result<(), LakegateError>
+    async fn set<C>(
+        &self,
+        client: &mut C,
+        name: &str,
+        value: Option<&str>,
+    ) -> Result<(), LakegateError>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
         C::Error: Debug,
@@ -162,8 +226,13 @@ impl Session {
             self.apply_search_path();
         }
         if reported {
-            let message = PgWireBackendMessage::ParameterStatus(ParameterStatus::new(canonical.to_owned(), current));
-            futures::SinkExt::feed(client, message).await.map_err(|e| LakegateError::Internal(format!("{e:?}")))?;
+            let message = PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                canonical.to_owned(),
+                current,
+            ));
+            futures::SinkExt::feed(client, message)
+                .await
+                .map_err(|e| LakegateError::Internal(format!("{e:?}")))?;
         }
         Ok(())
     }
@@ -174,7 +243,13 @@ impl Session {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let names: Vec<&'static str> = self.settings.read().expect("settings lock").all().map(|(n, _)| n).collect();
+        let names: Vec<&'static str> = self
+            .settings
+            .read()
+            .expect("settings lock")
+            .all()
+            .map(|(n, _)| n)
+            .collect();
         for name in names {
             match self.set(client, name, None).await {
                 Ok(()) | Err(LakegateError::ReadOnlySetting(_)) => {}
@@ -198,16 +273,26 @@ impl Session {
                 Some(_) => Vec::new(),
             }
         };
-        known.iter().for_each(|n| client.portal_store().rm_statement(n));
-        let Some(name) = name.filter(|_| known.is_empty()) else { return Ok(()) };
+        known
+            .iter()
+            .for_each(|n| client.portal_store().rm_statement(n));
+        let Some(name) = name.filter(|_| known.is_empty()) else {
+            return Ok(());
+        };
         let sql = format!("DEALLOCATE {}", quote_ident(&name));
-        self.ctx.sql(&sql).await.map_err(|_| LakegateError::UnknownPreparedStatement(name))?;
+        self.ctx
+            .sql(&sql)
+            .await
+            .map_err(|_| LakegateError::UnknownPreparedStatement(name))?;
         Ok(())
     }
 
     /// Remembers a protocol-level prepared statement's name (for DEALLOCATE ALL).
     pub fn remember_statement(&self, name: &str) {
-        self.statement_names.lock().expect("statement names").insert(name.to_owned());
+        self.statement_names
+            .lock()
+            .expect("statement names")
+            .insert(name.to_owned());
     }
 
     fn show(&self, name: &str, format: &Format) -> Result<Response, LakegateError> {
@@ -218,28 +303,47 @@ impl Session {
 
     fn show_all(&self, format: &Format) -> Result<Response, LakegateError> {
         let settings = self.settings.read().expect("settings lock");
-        let rows = settings.all().map(|(n, v)| vec![n.to_owned(), v.to_owned(), String::new()]).collect();
+        let rows = settings
+            .all()
+            .map(|(n, v)| vec![n.to_owned(), v.to_owned(), String::new()])
+            .collect();
         text_rows(&["name", "setting", "description"], rows, format)
     }
 }
 
 /// A small result of text columns, built in memory (SHOW).
-fn text_rows(columns: &[&str], rows: Vec<Vec<String>>, format: &Format) -> Result<Response, LakegateError> {
+fn text_rows(
+    columns: &[&str],
+    rows: Vec<Vec<String>>,
+    format: &Format,
+) -> Result<Response, LakegateError> {
     let fields: Vec<FieldInfo> = columns
         .iter()
         .enumerate()
-        .map(|(i, name)| FieldInfo::new((*name).to_owned(), None, None, Type::TEXT, format.format_for(i)))
+        .map(|(i, name)| {
+            FieldInfo::new(
+                (*name).to_owned(),
+                None,
+                None,
+                Type::TEXT,
+                format.format_for(i),
+            )
+        })
         .collect();
     let fields = Arc::new(fields);
     let encoded = rows
         .into_iter()
         .map(|row| {
             let mut encoder = DataRowEncoder::new(Arc::clone(&fields));
-            row.iter().try_for_each(|v| encoder.encode_field(&Some(v.as_str())))?;
+            row.iter()
+                .try_for_each(|v| encoder.encode_field(&Some(v.as_str())))?;
             Ok(encoder.take_row())
         })
         .collect::<Vec<_>>();
-    Ok(Response::Query(QueryResponse::new(fields, futures::stream::iter(encoded))))
+    Ok(Response::Query(QueryResponse::new(
+        fields,
+        futures::stream::iter(encoded),
+    )))
 }
 
 fn quote_ident(name: &str) -> String {
@@ -256,16 +360,24 @@ fn check_read_only(plan: &LogicalPlan) -> Result<(), LakegateError> {
             LogicalPlan::Dml(dml) => Some(dml.op.to_string()),
             LogicalPlan::Copy(_) => Some("COPY".to_owned()),
             LogicalPlan::Statement(
-                PlanStatement::Prepare(_) | PlanStatement::Execute(_) | PlanStatement::Deallocate(_),
+                PlanStatement::Prepare(_)
+                | PlanStatement::Execute(_)
+                | PlanStatement::Deallocate(_),
             ) => None,
             LogicalPlan::Statement(s) => Some(s.name().to_owned()),
             _ => None,
         };
         refusal = problem;
-        Ok(if refusal.is_some() { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+        Ok(if refusal.is_some() {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
     })?;
     match refusal {
-        Some(what) => Err(LakegateError::PermissionDenied(format!("{what} is not allowed: this gateway serves the lake read-only"))),
+        Some(what) => Err(LakegateError::PermissionDenied(format!(
+            "{what} is not allowed: this gateway serves the lake read-only"
+        ))),
         None => Ok(()),
     }
 }

@@ -42,7 +42,9 @@ fn session_of<C: ClientInfo>(client: &C) -> PgWireResult<Arc<Session>> {
         .session_extensions()
         .get::<Arc<Session>>()
         .map(|session| Arc::clone(&*session))
-        .ok_or_else(|| LakegateError::Protocol("no session: authenticate first".into()).into_pgwire())
+        .ok_or_else(|| {
+            LakegateError::Protocol("no session: authenticate first".into()).into_pgwire()
+        })
 }
 
 pub struct QueryHandler {
@@ -51,7 +53,9 @@ pub struct QueryHandler {
 
 impl QueryHandler {
     pub fn new(_gateway: Arc<Gateway>) -> Self {
-        Self { parser: Arc::new(LakeQueryParser) }
+        Self {
+            parser: Arc::new(LakeQueryParser),
+        }
     }
 }
 
@@ -82,7 +86,10 @@ impl SimpleQueryHandler for QueryHandler {
         let mut status = client.transaction_status();
         let mut responses = Vec::with_capacity(commands.len());
         for command in commands {
-            match session.run(client, command, status, &Format::UnifiedText).await {
+            match session
+                .run(client, command, status, &Format::UnifiedText)
+                .await
+            {
                 Ok(response) => {
                     status = status_after(status, &response);
                     responses.push(response);
@@ -114,7 +121,10 @@ impl ExtendedQueryHandler for QueryHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let name = message.name.clone().unwrap_or_else(|| DEFAULT_NAME.to_owned());
+        let name = message
+            .name
+            .clone()
+            .unwrap_or_else(|| DEFAULT_NAME.to_owned());
         match StoredStatement::parse(client, &message, self.query_parser()).await? {
             Some(stmt) => client.portal_store().put_statement(Arc::new(stmt)),
             None => client.portal_store().put_empty_statement(&name),
@@ -122,11 +132,18 @@ impl ExtendedQueryHandler for QueryHandler {
         if message.name.is_some() {
             session_of(client)?.remember_statement(&name);
         }
-        client.send(PgWireBackendMessage::ParseComplete(ParseComplete::new())).await?;
+        client
+            .send(PgWireBackendMessage::ParseComplete(ParseComplete::new()))
+            .await?;
         Ok(())
     }
 
-    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Self::Statement>, _max_rows: usize) -> PgWireResult<Response>
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = Self::Statement>,
@@ -157,14 +174,20 @@ impl ExtendedQueryHandler for QueryHandler {
 
 /// Decodes the Bind parameters (text or binary, typed by the client or by inference) and puts
 /// them into the plan, cast to the types the plan expects.
-fn bind(portal: &Portal<PreparedStatement>, types: &[Option<DataType>], mut planned: PlannedQuery) -> PgWireResult<PlannedQuery> {
+fn bind(
+    portal: &Portal<PreparedStatement>,
+    types: &[Option<DataType>],
+    mut planned: PlannedQuery,
+) -> PgWireResult<PlannedQuery> {
     if portal.parameter_len() == 0 {
         return Ok(planned);
     }
     let inferred: Vec<Option<&DataType>> = types.iter().map(Option::as_ref).collect();
     let values = arrow_pg::datatypes::df::deserialize_parameters(portal, &inferred)?;
     let datafusion::common::ParamValues::List(values) = values else {
-        return Err(LakegateError::Protocol("named parameters are not supported".into()).into_pgwire());
+        return Err(
+            LakegateError::Protocol("named parameters are not supported".into()).into_pgwire(),
+        );
     };
     let cast: Vec<ScalarValue> = values
         .into_iter()
@@ -191,7 +214,12 @@ pub struct LakeQueryParser;
 impl QueryParser for LakeQueryParser {
     type Statement = PreparedStatement;
 
-    async fn parse_sql<C>(&self, client: &C, sql: &str, _types: &[Option<Type>]) -> PgWireResult<Option<Self::Statement>>
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        _types: &[Option<Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
@@ -206,16 +234,27 @@ impl QueryParser for LakeQueryParser {
             }
         };
         let planned = match &command {
-            Command::Query(statement) | Command::CopyOut { query: statement, .. } => {
-                Some(session.plan(statement).await.map_err(LakegateError::into_pgwire)?)
-            }
+            Command::Query(statement)
+            | Command::CopyOut {
+                query: statement, ..
+            } => Some(
+                session
+                    .plan(statement)
+                    .await
+                    .map_err(LakegateError::into_pgwire)?,
+            ),
             _ => None,
         };
         let param_types = match &planned {
-            Some(planned) => parameter_types(&planned.plan).map_err(|e| LakegateError::Engine(e).into_pgwire())?,
+            Some(planned) => parameter_types(&planned.plan)
+                .map_err(|e| LakegateError::Engine(e).into_pgwire())?,
             None => Vec::new(),
         };
-        Ok(Some(Arc::new(PreparedCommand { command, planned, param_types })))
+        Ok(Some(Arc::new(PreparedCommand {
+            command,
+            planned,
+            param_types,
+        })))
     }
 
     fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
@@ -228,25 +267,43 @@ impl QueryParser for LakeQueryParser {
             .collect()
     }
 
-    fn get_result_schema(&self, stmt: &Self::Statement, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+    fn get_result_schema(
+        &self,
+        stmt: &Self::Statement,
+        format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
         let format = format.unwrap_or(&Format::UnifiedText);
         match (&stmt.command, &stmt.planned) {
-            (Command::Query(_), Some(planned)) => {
-                field_infos(&planned.wire_schema, &planned.names, &planned.origins, format, Arc::default())
-            }
-            (Command::Show { name }, _) => Ok(vec![FieldInfo::new(name.clone(), None, None, Type::TEXT, format.format_for(0))]),
+            (Command::Query(_), Some(planned)) => field_infos(
+                &planned.wire_schema,
+                &planned.names,
+                &planned.origins,
+                format,
+                Arc::default(),
+            ),
+            (Command::Show { name }, _) => Ok(vec![FieldInfo::new(
+                name.clone(),
+                None,
+                None,
+                Type::TEXT,
+                format.format_for(0),
+            )]),
             _ => Ok(Vec::new()),
         }
     }
 }
 
 /// `$1 … $n` in order; a gap (a parameter the statement never uses) gets no type.
-fn parameter_types(plan: &datafusion::logical_expr::LogicalPlan) -> datafusion::error::Result<Vec<Option<DataType>>> {
+fn parameter_types(
+    plan: &datafusion::logical_expr::LogicalPlan,
+) -> datafusion::error::Result<Vec<Option<DataType>>> {
     let types = plan.get_parameter_types()?;
     let count = types
         .keys()
         .filter_map(|k| k.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()))
         .max()
         .unwrap_or(0);
-    Ok((1..=count).map(|i| types.get(&format!("${i}")).cloned().flatten()).collect())
+    Ok((1..=count)
+        .map(|i| types.get(&format!("${i}")).cloned().flatten())
+        .collect())
 }

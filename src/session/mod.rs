@@ -1,8 +1,8 @@
 //! One connection's session: the principal, its own DataFusion `SessionContext` (over the
 //! shared runtime and catalog), typed settings, and the protocol handlers that run statements.
 
-mod encode;
 mod copy;
+mod encode;
 mod execute;
 mod handler;
 mod naming;
@@ -43,20 +43,29 @@ pub struct Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("principal", &self.principal).finish_non_exhaustive()
+        f.debug_struct("Session")
+            .field("principal", &self.principal)
+            .finish_non_exhaustive()
     }
 }
 
 impl Session {
     pub fn new(gateway: &Arc<Gateway>, principal: Principal, startup: &[(String, String)]) -> Self {
-        let settings = Arc::new(RwLock::new(Settings::new(&principal.user, principal.superuser, startup)));
+        let settings = Arc::new(RwLock::new(Settings::new(
+            &principal.user,
+            principal.superuser,
+            startup,
+        )));
         let ctx = session_context(gateway);
-        register_functions(&ctx, &SessionFunctionsContext {
-            user: principal.user.clone(),
-            settings: Arc::clone(&settings),
-            pg_catalog: Arc::clone(&gateway.pg_catalog),
-            schemas: gateway.lake.schema_names().to_vec(),
-        });
+        register_functions(
+            &ctx,
+            &SessionFunctionsContext {
+                user: principal.user.clone(),
+                settings: Arc::clone(&settings),
+                pg_catalog: Arc::clone(&gateway.pg_catalog),
+                schemas: gateway.lake.schema_names().to_vec(),
+            },
+        );
         let session = Self {
             principal,
             ctx,
@@ -72,7 +81,10 @@ impl Session {
     /// The settings reported to the client at startup.
     pub fn reported_settings(&self) -> HashMap<String, String> {
         let settings = self.settings.read().expect("settings lock");
-        settings.reported().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+        settings
+            .reported()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
     }
 
     /// Stops the running statement, if any (CancelRequest).
@@ -91,13 +103,28 @@ impl Session {
     fn apply_search_path(&self) {
         let path = self.settings.read().expect("settings lock").search_path();
         let schemas = self.gateway.lake.schema_names();
-        let first = path.into_iter().find(|s| schemas.contains(s)).unwrap_or_else(|| PUBLIC_SCHEMA.to_owned());
+        let first = path
+            .into_iter()
+            .find(|s| schemas.contains(s))
+            .unwrap_or_else(|| PUBLIC_SCHEMA.to_owned());
         let state = self.ctx.state_ref();
-        state.write().config_mut().options_mut().catalog.default_schema = first;
+        state
+            .write()
+            .config_mut()
+            .options_mut()
+            .catalog
+            .default_schema = first;
     }
 
     fn default_schema(&self) -> String {
-        self.ctx.state_ref().read().config().options().catalog.default_schema.clone()
+        self.ctx
+            .state_ref()
+            .read()
+            .config()
+            .options()
+            .catalog
+            .default_schema
+            .clone()
     }
 }
 

@@ -7,8 +7,16 @@ use datafusion::logical_expr::{Expr, LogicalPlan};
 
 /// The name of every output column of `plan`, PostgreSQL-style.
 pub fn column_names(plan: &LogicalPlan) -> Vec<String> {
-    let fallback = || plan.schema().fields().iter().map(|f| f.name().clone()).collect();
-    let Some(projection) = top_projection(plan) else { return fallback() };
+    let fallback = || {
+        plan.schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
+    };
+    let Some(projection) = top_projection(plan) else {
+        return fallback();
+    };
     if projection.expr.len() != plan.schema().fields().len() {
         return fallback();
     }
@@ -21,7 +29,9 @@ fn top_projection(plan: &LogicalPlan) -> Option<&datafusion::logical_expr::Proje
         LogicalPlan::Projection(p) => Some(p),
         LogicalPlan::Sort(s) => top_projection(&s.input),
         LogicalPlan::Limit(l) => top_projection(&l.input),
-        LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(input)) => top_projection(input),
+        LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(input)) => {
+            top_projection(input)
+        }
         _ => None,
     }
 }
@@ -32,7 +42,11 @@ fn expression_name(expr: &Expr) -> String {
         Expr::Alias(alias) if alias.name.ends_with("(*)") => {
             function_name(&alias.name).unwrap_or_else(|| alias.name.clone())
         }
-        Expr::Alias(alias) if alias.name.starts_with(crate::statement::DUPLICATE_ALIAS_PREFIX) => {
+        Expr::Alias(alias)
+            if alias
+                .name
+                .starts_with(crate::statement::DUPLICATE_ALIAS_PREFIX) =>
+        {
             expression_name(&alias.expr)
         }
         Expr::Alias(alias) => alias.name.clone(),
@@ -54,7 +68,9 @@ fn function_name(expression: &str) -> Option<String> {
     let name = &expression[..open];
     let is_function = !name.is_empty()
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     is_function.then(|| name.to_owned())
 }
 
@@ -65,8 +81,14 @@ mod tests {
     #[test]
     fn function_names_from_expression_names() {
         assert_eq!(function_name("count(*)").as_deref(), Some("count"));
-        assert_eq!(function_name("sum(sales.orders.amount)").as_deref(), Some("sum"));
-        assert_eq!(function_name("row_number() ORDER BY [x ASC]").as_deref(), Some("row_number"));
+        assert_eq!(
+            function_name("sum(sales.orders.amount)").as_deref(),
+            Some("sum")
+        );
+        assert_eq!(
+            function_name("row_number() ORDER BY [x ASC]").as_deref(),
+            Some("row_number")
+        );
         assert_eq!(function_name("Int64(1) + Int64(1)"), None);
         assert_eq!(function_name("region"), None);
     }

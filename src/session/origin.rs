@@ -23,7 +23,12 @@ pub struct TableColumn {
 pub type ColumnOrigin = Option<TableColumn>;
 
 /// The origin of every output column of `plan`.
-pub fn column_origins(plan: &LogicalPlan, lake: &LakeCatalog, pg: &PgCatalog, default_schema: &str) -> Vec<ColumnOrigin> {
+pub fn column_origins(
+    plan: &LogicalPlan,
+    lake: &LakeCatalog,
+    pg: &PgCatalog,
+    default_schema: &str,
+) -> Vec<ColumnOrigin> {
     let aliases = table_aliases(plan);
     let schema = plan.schema();
     (0..schema.fields().len())
@@ -33,9 +38,8 @@ pub fn column_origins(plan: &LogicalPlan, lake: &LakeCatalog, pg: &PgCatalog, de
             let table = aliases.get(qualifier).unwrap_or(qualifier);
             let (schema_name, table_name) = match table {
                 TableReference::Bare { table } => (default_schema, table.as_ref()),
-                TableReference::Partial { schema, table } | TableReference::Full { schema, table, .. } => {
-                    (schema.as_ref(), table.as_ref())
-                }
+                TableReference::Partial { schema, table }
+                | TableReference::Full { schema, table, .. } => (schema.as_ref(), table.as_ref()),
             };
             let entry = lake.table(schema_name, table_name)?;
             let index = entry.schema.index_of(field.name()).ok()?;

@@ -5,7 +5,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A new UUIDv7: 48 bits of Unix milliseconds, version and variant bits, 74 random bits.
 pub fn new_id() -> String {
-    let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
     let random: u128 = rand::random();
     let value = (u128::from(millis & 0xffff_ffff_ffff) << 80)
         | (0x7 << 76)
@@ -13,7 +15,14 @@ pub fn new_id() -> String {
         | (0b10 << 62)
         | (random & 0x3fff_ffff_ffff_ffff);
     let hex = format!("{value:032x}");
-    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }
 
 #[cfg(test)]

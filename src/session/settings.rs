@@ -23,18 +23,36 @@ struct Guc {
 }
 
 const fn guc(name: &'static str, default: &'static str, reported: bool) -> Guc {
-    Guc { name, default, reported, allowed: &[], read_only: false }
+    Guc {
+        name,
+        default,
+        reported,
+        allowed: &[],
+        read_only: false,
+    }
 }
 
 const fn fixed(name: &'static str, default: &'static str, reported: bool) -> Guc {
-    Guc { name, default, reported, allowed: &[], read_only: true }
+    Guc {
+        name,
+        default,
+        reported,
+        allowed: &[],
+        read_only: true,
+    }
 }
 
 const GUCS: &[Guc] = &[
     guc("application_name", "", true),
-    Guc { allowed: &["utf8", "utf-8", "unicode"], ..guc("client_encoding", "UTF8", true) },
+    Guc {
+        allowed: &["utf8", "utf-8", "unicode"],
+        ..guc("client_encoding", "UTF8", true)
+    },
     guc("DateStyle", "ISO, MDY", true),
-    Guc { allowed: &["postgres", "iso_8601", "sql_standard", "postgres_verbose"], ..guc("IntervalStyle", "postgres", true) },
+    Guc {
+        allowed: &["postgres", "iso_8601", "sql_standard", "postgres_verbose"],
+        ..guc("IntervalStyle", "postgres", true)
+    },
     guc("TimeZone", "UTC", true),
     guc("extra_float_digits", "1", false),
     guc("search_path", "\"$user\", public", false),
@@ -42,7 +60,10 @@ const GUCS: &[Guc] = &[
     guc("lock_timeout", "0", false),
     guc("idle_in_transaction_session_timeout", "0", false),
     guc("client_min_messages", "notice", false),
-    Guc { allowed: &["hex", "escape"], ..guc("bytea_output", "hex", false) },
+    Guc {
+        allowed: &["hex", "escape"],
+        ..guc("bytea_output", "hex", false)
+    },
     guc("default_transaction_isolation", "read committed", false),
     guc("transaction_isolation", "read committed", false),
     guc("default_transaction_read_only", "off", true),
@@ -51,7 +72,10 @@ const GUCS: &[Guc] = &[
     guc("work_mem", "4MB", false),
     guc("row_security", "on", false),
     guc("synchronous_commit", "on", false),
-    Guc { allowed: &["on"], ..guc("standard_conforming_strings", "on", true) },
+    Guc {
+        allowed: &["on"],
+        ..guc("standard_conforming_strings", "on", true)
+    },
     fixed("server_version", SERVER_VERSION, true),
     fixed("server_version_num", "150000", false),
     fixed("server_encoding", "UTF8", true),
@@ -78,9 +102,14 @@ pub struct Settings {
 impl Settings {
     /// Defaults, then the connection's principal and startup parameters.
     pub fn new(user: &str, superuser: bool, startup: &[(String, String)]) -> Self {
-        let mut values: BTreeMap<&'static str, String> =
-            GUCS.iter().map(|g| (g.name, g.default.to_owned())).collect();
-        values.insert("is_superuser", if superuser { "on" } else { "off" }.to_owned());
+        let mut values: BTreeMap<&'static str, String> = GUCS
+            .iter()
+            .map(|g| (g.name, g.default.to_owned()))
+            .collect();
+        values.insert(
+            "is_superuser",
+            if superuser { "on" } else { "off" }.to_owned(),
+        );
         values.insert("session_authorization", user.to_owned());
         let mut settings = Self { values };
         for (name, value) in startup {
@@ -93,12 +122,22 @@ impl Settings {
     /// The canonical name and current value, or an error for an unknown name.
     pub fn get(&self, name: &str) -> Result<(&'static str, &str), LakegateError> {
         let guc = find(name).ok_or_else(|| LakegateError::UnknownSetting(name.to_owned()))?;
-        Ok((guc.name, self.values.get(guc.name).map(String::as_str).unwrap_or_default()))
+        Ok((
+            guc.name,
+            self.values
+                .get(guc.name)
+                .map(String::as_str)
+                .unwrap_or_default(),
+        ))
     }
 
     /// Sets (or with `None` resets) a setting. Returns the canonical name and whether clients
     /// must be told the new value with a ParameterStatus message.
-    pub fn set(&mut self, name: &str, value: Option<&str>) -> Result<(&'static str, bool), LakegateError> {
+    pub fn set(
+        &mut self,
+        name: &str,
+        value: Option<&str>,
+    ) -> Result<(&'static str, bool), LakegateError> {
         let guc = find(name).ok_or_else(|| LakegateError::UnknownSetting(name.to_owned()))?;
         if guc.read_only {
             return Err(LakegateError::ReadOnlySetting(guc.name.to_owned()));
@@ -118,7 +157,9 @@ impl Settings {
 
     /// Settings sent as ParameterStatus at startup.
     pub fn reported(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        GUCS.iter().filter(|g| g.reported).map(|g| (g.name, self.values[g.name].as_str()))
+        GUCS.iter()
+            .filter(|g| g.reported)
+            .map(|g| (g.name, self.values[g.name].as_str()))
     }
 
     /// `statement_timeout` in milliseconds (0 = none), as PostgreSQL parses it.
@@ -137,7 +178,10 @@ impl Settings {
 }
 
 fn normalize(guc: &Guc, value: &str) -> Result<String, LakegateError> {
-    let invalid = || LakegateError::InvalidSetting { name: guc.name.to_owned(), value: value.to_owned() };
+    let invalid = || LakegateError::InvalidSetting {
+        name: guc.name.to_owned(),
+        value: value.to_owned(),
+    };
     if !guc.allowed.is_empty() && !guc.allowed.contains(&value.to_ascii_lowercase().as_str()) {
         return Err(invalid());
     }
@@ -148,7 +192,9 @@ fn normalize(guc: &Guc, value: &str) -> Result<String, LakegateError> {
             _ => Err(invalid()),
         },
         "statement_timeout" | "lock_timeout" | "idle_in_transaction_session_timeout" => {
-            parse_duration_ms(value).map(|ms| ms.to_string()).ok_or_else(invalid)
+            parse_duration_ms(value)
+                .map(|ms| ms.to_string())
+                .ok_or_else(invalid)
         }
         _ => Ok(value.to_owned()),
     }
@@ -157,7 +203,9 @@ fn normalize(guc: &Guc, value: &str) -> Result<String, LakegateError> {
 /// PostgreSQL's time units for timeouts: a bare number is milliseconds.
 fn parse_duration_ms(value: &str) -> Option<u64> {
     let value = value.trim();
-    let digits = value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len());
+    let digits = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
     let (number, unit) = value.split_at(digits);
     let number: u64 = number.parse().ok()?;
     let factor = match unit.trim() {
@@ -178,7 +226,10 @@ mod tests {
     #[test]
     fn names_are_case_insensitive_and_canonical() {
         let mut s = Settings::new("analyst", false, &[]);
-        assert_eq!(s.set("datestyle", Some("ISO, DMY")).unwrap(), ("DateStyle", true));
+        assert_eq!(
+            s.set("datestyle", Some("ISO, DMY")).unwrap(),
+            ("DateStyle", true)
+        );
         assert_eq!(s.get("DATESTYLE").unwrap(), ("DateStyle", "ISO, DMY"));
         assert_eq!(s.get("session_authorization").unwrap().1, "analyst");
     }
@@ -186,9 +237,18 @@ mod tests {
     #[test]
     fn unknown_read_only_and_invalid_values_are_errors() {
         let mut s = Settings::new("analyst", false, &[]);
-        assert!(matches!(s.set("datafusion.execution.batch_size", Some("1")), Err(LakegateError::UnknownSetting(_))));
-        assert!(matches!(s.set("server_version", Some("1")), Err(LakegateError::ReadOnlySetting(_))));
-        assert!(matches!(s.set("client_encoding", Some("LATIN1")), Err(LakegateError::InvalidSetting { .. })));
+        assert!(matches!(
+            s.set("datafusion.execution.batch_size", Some("1")),
+            Err(LakegateError::UnknownSetting(_))
+        ));
+        assert!(matches!(
+            s.set("server_version", Some("1")),
+            Err(LakegateError::ReadOnlySetting(_))
+        ));
+        assert!(matches!(
+            s.set("client_encoding", Some("LATIN1")),
+            Err(LakegateError::InvalidSetting { .. })
+        ));
         assert!(s.set("client_encoding", Some("utf-8")).is_ok());
     }
 

@@ -19,32 +19,52 @@ pub fn classify(statement: Statement) -> Result<Command, LakegateError> {
         Statement::Execute { .. } => Command::Query(Box::new(statement)),
         Statement::Set(set) => classify_set(set)?,
         Statement::ShowVariable { variable } => {
-            let words: Vec<String> = variable.iter().map(|i| i.value.to_ascii_lowercase()).collect();
+            let words: Vec<String> = variable
+                .iter()
+                .map(|i| i.value.to_ascii_lowercase())
+                .collect();
             match words.join(" ").as_str() {
                 "all" => Command::ShowAll,
-                "time zone" => Command::Show { name: "TimeZone".into() },
-                "transaction isolation level" => Command::Show { name: "transaction_isolation".into() },
-                name => Command::Show { name: name.to_owned() },
+                "time zone" => Command::Show {
+                    name: "TimeZone".into(),
+                },
+                "transaction isolation level" => Command::Show {
+                    name: "transaction_isolation".into(),
+                },
+                name => Command::Show {
+                    name: name.to_owned(),
+                },
             }
         }
         Statement::Reset(ResetStatement { reset }) => match reset {
             Reset::ALL => Command::Reset { name: None },
-            Reset::ConfigurationParameter(name) => Command::Reset { name: Some(name.to_string()) },
+            Reset::ConfigurationParameter(name) => Command::Reset {
+                name: Some(name.to_string()),
+            },
         },
         Statement::StartTransaction { .. } => Command::Begin,
         Statement::Commit { .. } => Command::Commit,
-        Statement::Rollback { savepoint: Some(_), .. } => Command::RollbackToSavepoint,
+        Statement::Rollback {
+            savepoint: Some(_), ..
+        } => Command::RollbackToSavepoint,
         Statement::Rollback { .. } => Command::Rollback,
         Statement::Savepoint { .. } => Command::Savepoint,
         Statement::ReleaseSavepoint { .. } => Command::ReleaseSavepoint,
-        Statement::Discard { object_type: DiscardObject::ALL } => Command::DiscardAll,
+        Statement::Discard {
+            object_type: DiscardObject::ALL,
+        } => Command::DiscardAll,
         Statement::Discard { .. } => Command::Ignored { tag: "DISCARD" },
         Statement::Deallocate { name, .. } => Command::Deallocate {
             name: (!name.value.eq_ignore_ascii_case("all")).then_some(name.value),
         },
-        Statement::Copy { source, to, target, options, legacy_options, .. } => {
-            classify_copy(source, to, target, &options, &legacy_options)?
-        }
+        Statement::Copy {
+            source,
+            to,
+            target,
+            options,
+            legacy_options,
+            ..
+        } => classify_copy(source, to, target, &options, &legacy_options)?,
         other => return Err(refused(&other)),
     })
 }
@@ -65,14 +85,19 @@ fn refused(statement: &Statement) -> LakegateError {
 
 fn classify_set(set: Set) -> Result<Command, LakegateError> {
     match set {
-        Set::SingleAssignment { variable, values, .. } => {
+        Set::SingleAssignment {
+            variable, values, ..
+        } => {
             let name = variable.to_string();
             if name.to_ascii_lowercase().starts_with("datafusion.") {
                 return Err(LakegateError::PermissionDenied(format!(
                     "setting \"{name}\" is reserved for the gateway's operators"
                 )));
             }
-            Ok(Command::Set { name, value: set_value(&values) })
+            Ok(Command::Set {
+                name,
+                value: set_value(&values),
+            })
         }
         Set::SetTimeZone { value, .. } => Ok(Command::Set {
             name: "TimeZone".into(),
@@ -85,7 +110,9 @@ fn classify_set(set: Set) -> Result<Command, LakegateError> {
         Set::SetTransaction { .. } | Set::SetSessionParam(_) | Set::SetNamesDefault {} => {
             Ok(Command::Ignored { tag: "SET" })
         }
-        other => Err(LakegateError::PermissionDenied(format!("{other} is not allowed"))),
+        other => Err(LakegateError::PermissionDenied(format!(
+            "{other} is not allowed"
+        ))),
     }
 }
 
@@ -127,10 +154,17 @@ fn classify_copy(
     }
     let query = match source {
         CopySource::Query(query) => Statement::Query(query),
-        CopySource::Table { table_name, columns } => {
+        CopySource::Table {
+            table_name,
+            columns,
+        } => {
             let list = match columns.is_empty() {
                 true => "*".to_owned(),
-                false => columns.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "),
+                false => columns
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             };
             let sql = format!("SELECT {list} FROM {table_name}");
             Parser::parse_sql(&PostgreSqlDialect {}, &sql)?
@@ -138,7 +172,10 @@ fn classify_copy(
                 .ok_or_else(|| LakegateError::Internal("COPY source did not parse".into()))?
         }
     };
-    Ok(Command::CopyOut { query: Box::new(query), format: copy_format(options, legacy) })
+    Ok(Command::CopyOut {
+        query: Box::new(query),
+        format: copy_format(options, legacy),
+    })
 }
 
 fn copy_format(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> CopyFormat {
@@ -146,8 +183,12 @@ fn copy_format(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> CopyForma
     let mut header = false;
     for option in options {
         match option {
-            CopyOption::Format(f) if f.value.eq_ignore_ascii_case("csv") => format = CopyFormat::Csv { header: false },
-            CopyOption::Format(f) if f.value.eq_ignore_ascii_case("binary") => format = CopyFormat::Binary,
+            CopyOption::Format(f) if f.value.eq_ignore_ascii_case("csv") => {
+                format = CopyFormat::Csv { header: false }
+            }
+            CopyOption::Format(f) if f.value.eq_ignore_ascii_case("binary") => {
+                format = CopyFormat::Binary
+            }
             CopyOption::Header(h) => header = *h,
             _ => {}
         }
@@ -157,7 +198,9 @@ fn copy_format(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> CopyForma
             CopyLegacyOption::Binary => format = CopyFormat::Binary,
             CopyLegacyOption::Csv(csv) => {
                 format = CopyFormat::Csv { header: false };
-                header |= csv.iter().any(|o| o.to_string().eq_ignore_ascii_case("header"));
+                header |= csv
+                    .iter()
+                    .any(|o| o.to_string().eq_ignore_ascii_case("header"));
             }
             _ => {}
         }

@@ -18,7 +18,8 @@ use crate::error::LakegateError;
 pub use classify::classify;
 pub use rewrite::DUPLICATE_ALIAS_PREFIX;
 
-static PARSER: LazyLock<PostgresCompatibilityParser> = LazyLock::new(PostgresCompatibilityParser::new);
+static PARSER: LazyLock<PostgresCompatibilityParser> =
+    LazyLock::new(PostgresCompatibilityParser::new);
 
 /// What a session does with one statement.
 #[derive(Debug, Clone)]
@@ -26,14 +27,26 @@ pub enum Command {
     /// Planned and run by DataFusion: SELECT, VALUES, EXPLAIN, SQL-level PREPARE/EXECUTE.
     Query(Box<Statement>),
     /// `COPY (query) TO STDOUT` / `COPY table TO STDOUT`.
-    CopyOut { query: Box<Statement>, format: CopyFormat },
+    CopyOut {
+        query: Box<Statement>,
+        format: CopyFormat,
+    },
     /// SET name = value; `None` is SET … TO DEFAULT.
-    Set { name: String, value: Option<String> },
+    Set {
+        name: String,
+        value: Option<String>,
+    },
     /// Statements accepted for compatibility that change nothing here (SET TRANSACTION …).
-    Ignored { tag: &'static str },
-    Show { name: String },
+    Ignored {
+        tag: &'static str,
+    },
+    Show {
+        name: String,
+    },
     ShowAll,
-    Reset { name: Option<String> },
+    Reset {
+        name: Option<String>,
+    },
     Begin,
     Commit,
     Rollback,
@@ -42,7 +55,9 @@ pub enum Command {
     RollbackToSavepoint,
     DiscardAll,
     /// DEALLOCATE name; `None` is DEALLOCATE ALL.
-    Deallocate { name: Option<String> },
+    Deallocate {
+        name: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

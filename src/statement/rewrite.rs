@@ -26,14 +26,23 @@ pub fn rewrite(mut statement: Statement) -> Statement {
 /// session_user`); DataFusion requires unique names. Repeats get an internal alias, which
 /// result naming maps back to the name PostgreSQL would show.
 fn alias_repeated_outputs(statement: &mut Statement) {
-    let Statement::Query(query) = statement else { return };
-    let SetExpr::Select(select) = query.body.as_mut() else { return };
+    let Statement::Query(query) = statement else {
+        return;
+    };
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return;
+    };
     let mut seen = HashSet::new();
     for (index, item) in select.projection.iter_mut().enumerate() {
-        let SelectItem::UnnamedExpr(expr) = item else { continue };
+        let SelectItem::UnnamedExpr(expr) = item else {
+            continue;
+        };
         if !seen.insert(expr.to_string()) {
             let alias = Ident::with_quote('"', format!("{DUPLICATE_ALIAS_PREFIX}{index}"));
-            *item = SelectItem::ExprWithAlias { expr: expr.clone(), alias };
+            *item = SelectItem::ExprWithAlias {
+                expr: expr.clone(),
+                alias,
+            };
         }
     }
 }
@@ -42,7 +51,9 @@ fn alias_repeated_outputs(statement: &mut Statement) {
 /// constructor DataFusion cannot plan; lakegate has no role memberships to show, so the
 /// constructor becomes an empty text array.
 fn replace_array_subquery(expr: &mut Expr) {
-    let Expr::Function(function) = expr else { return };
+    let Expr::Function(function) = expr else {
+        return;
+    };
     let is_array = function.name.to_string().eq_ignore_ascii_case("array");
     if is_array && matches!(function.args, FunctionArguments::Subquery(_)) {
         if let Ok(empty) = Parser::new(&PostgreSqlDialect {})

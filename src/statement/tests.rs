@@ -17,9 +17,15 @@ fn refused(sql: &str) -> String {
 fn queries_and_session_commands() {
     assert!(matches!(one("SELECT 1").unwrap(), Command::Query(_)));
     assert!(matches!(one("begin").unwrap(), Command::Begin));
-    assert!(matches!(one("ROLLBACK TO SAVEPOINT a").unwrap(), Command::RollbackToSavepoint));
+    assert!(matches!(
+        one("ROLLBACK TO SAVEPOINT a").unwrap(),
+        Command::RollbackToSavepoint
+    ));
     assert!(matches!(one("DISCARD ALL").unwrap(), Command::DiscardAll));
-    assert!(matches!(one("DEALLOCATE ALL").unwrap(), Command::Deallocate { name: None }));
+    assert!(matches!(
+        one("DEALLOCATE ALL").unwrap(),
+        Command::Deallocate { name: None }
+    ));
     assert!(matches!(one("SHOW ALL").unwrap(), Command::ShowAll));
     assert_eq!(parse("SELECT 1; SELECT 2;").unwrap().len(), 2);
     assert!(parse("  ;  ").unwrap().is_empty());
@@ -27,18 +33,30 @@ fn queries_and_session_commands() {
 
 #[test]
 fn set_values_are_normalised() {
-    let Command::Set { name, value } = one("SET search_path TO sales, 'web'").unwrap() else { panic!() };
-    assert_eq!((name.as_str(), value.as_deref()), ("search_path", Some("sales, web")));
-    let Command::Set { value, .. } = one("SET TIME ZONE 'Europe/Berlin'").unwrap() else { panic!() };
+    let Command::Set { name, value } = one("SET search_path TO sales, 'web'").unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (name.as_str(), value.as_deref()),
+        ("search_path", Some("sales, web"))
+    );
+    let Command::Set { value, .. } = one("SET TIME ZONE 'Europe/Berlin'").unwrap() else {
+        panic!()
+    };
     assert_eq!(value.as_deref(), Some("Europe/Berlin"));
-    let Command::Set { value, .. } = one("SET application_name = DEFAULT").unwrap() else { panic!() };
+    let Command::Set { value, .. } = one("SET application_name = DEFAULT").unwrap() else {
+        panic!()
+    };
     assert_eq!(value, None);
 }
 
 #[test]
 fn statements_that_escape_the_gateway_are_refused() {
     assert!(refused("SET datafusion.execution.batch_size = 1").contains("datafusion"));
-    assert!(refused("CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'").contains("EXTERNAL"));
+    assert!(
+        refused("CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'")
+            .contains("EXTERNAL")
+    );
     assert!(refused("COPY (SELECT 1) TO '/tmp/x.csv'").contains("COPY"));
     assert!(refused("COPY sales.orders FROM STDIN").contains("COPY FROM"));
     assert!(refused("DROP TABLE sales.orders").contains("DROP TABLE"));
@@ -47,11 +65,16 @@ fn statements_that_escape_the_gateway_are_refused() {
 
 #[test]
 fn copy_to_stdout_is_a_read() {
-    let Command::CopyOut { format, .. } = one("COPY (SELECT 1) TO STDOUT WITH (FORMAT csv, HEADER true)").unwrap() else {
+    let Command::CopyOut { format, .. } =
+        one("COPY (SELECT 1) TO STDOUT WITH (FORMAT csv, HEADER true)").unwrap()
+    else {
         panic!()
     };
     assert_eq!(format, CopyFormat::Csv { header: true });
-    let Command::CopyOut { query, format } = one("COPY sales.orders (order_id) TO STDOUT").unwrap() else { panic!() };
+    let Command::CopyOut { query, format } = one("COPY sales.orders (order_id) TO STDOUT").unwrap()
+    else {
+        panic!()
+    };
     assert_eq!(format, CopyFormat::Text);
     assert_eq!(query.to_string(), "SELECT order_id FROM sales.orders");
 }

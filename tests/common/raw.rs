@@ -24,7 +24,10 @@ pub struct Message {
 impl Message {
     /// The SQLSTATE of an ErrorResponse.
     pub fn sqlstate(&self) -> Option<String> {
-        self.fields().into_iter().find(|(k, _)| *k == b'C').map(|(_, v)| v)
+        self.fields()
+            .into_iter()
+            .find(|(k, _)| *k == b'C')
+            .map(|(_, v)| v)
     }
 
     fn fields(&self) -> Vec<(u8, String)> {
@@ -37,8 +40,16 @@ impl Message {
 
     /// A ParameterStatus message's (name, value).
     pub fn parameter(&self) -> Option<(String, String)> {
-        let mut parts = self.body.split(|b| *b == 0).map(|p| String::from_utf8_lossy(p).into_owned());
-        (self.tag == b'S').then(|| (parts.next().unwrap_or_default(), parts.next().unwrap_or_default()))
+        let mut parts = self
+            .body
+            .split(|b| *b == 0)
+            .map(|p| String::from_utf8_lossy(p).into_owned());
+        (self.tag == b'S').then(|| {
+            (
+                parts.next().unwrap_or_default(),
+                parts.next().unwrap_or_default(),
+            )
+        })
     }
 
     /// The values of a DataRow, as text.
@@ -136,7 +147,10 @@ pub fn flush() -> Vec<u8> {
 impl RawClient {
     /// Connects and logs in with SCRAM-SHA-256.
     pub async fn connect(addr: std::net::SocketAddr, user: &str, password: &str) -> Self {
-        let mut client = Self { stream: TcpStream::connect(addr).await.unwrap(), startup: Vec::new() };
+        let mut client = Self {
+            stream: TcpStream::connect(addr).await.unwrap(),
+            startup: Vec::new(),
+        };
         let mut startup = Vec::new();
         startup.extend_from_slice(&196_608i32.to_be_bytes());
         for (k, v) in [("user", user), ("database", "lake")] {
@@ -164,20 +178,47 @@ impl RawClient {
         body.extend_from_slice(first.as_bytes());
         self.send(&frame(b'p', &body)).await;
         let cont = self.recv().await;
-        assert_eq!(&cont.body[..4], &11i32.to_be_bytes(), "expected SASLContinue: {cont:?}");
+        assert_eq!(
+            &cont.body[..4],
+            &11i32.to_be_bytes(),
+            "expected SASLContinue: {cont:?}"
+        );
         let server_first = String::from_utf8(cont.body[4..].to_vec()).unwrap();
-        let attr = |k: &str| server_first.split(',').find_map(|p| p.strip_prefix(k)).unwrap().to_owned();
+        let attr = |k: &str| {
+            server_first
+                .split(',')
+                .find_map(|p| p.strip_prefix(k))
+                .unwrap()
+                .to_owned()
+        };
         let (r, s, i) = (attr("r="), attr("s="), attr("i=").parse::<u32>().unwrap());
         let salt = base64::engine::general_purpose::STANDARD.decode(s).unwrap();
         let mut salted = [0u8; 32];
-        pbkdf2::derive(pbkdf2::PBKDF2_HMAC_SHA256, NonZeroU32::new(i).unwrap(), &salt, password.as_bytes(), &mut salted);
+        pbkdf2::derive(
+            pbkdf2::PBKDF2_HMAC_SHA256,
+            NonZeroU32::new(i).unwrap(),
+            &salt,
+            password.as_bytes(),
+            &mut salted,
+        );
         let client_key = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &salted), b"Client Key");
         let stored = digest::digest(&digest::SHA256, client_key.as_ref());
         let without_proof = format!("c=biws,r={r}");
         let auth_message = format!("{first_bare},{server_first},{without_proof}");
-        let signature = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, stored.as_ref()), auth_message.as_bytes());
-        let proof: Vec<u8> = client_key.as_ref().iter().zip(signature.as_ref()).map(|(a, b)| a ^ b).collect();
-        let last = format!("{without_proof},p={}", base64::engine::general_purpose::STANDARD.encode(proof));
+        let signature = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, stored.as_ref()),
+            auth_message.as_bytes(),
+        );
+        let proof: Vec<u8> = client_key
+            .as_ref()
+            .iter()
+            .zip(signature.as_ref())
+            .map(|(a, b)| a ^ b)
+            .collect();
+        let last = format!(
+            "{without_proof},p={}",
+            base64::engine::general_purpose::STANDARD.encode(proof)
+        );
         self.send(&frame(b'p', last.as_bytes())).await;
     }
 
