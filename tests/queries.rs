@@ -365,3 +365,61 @@ async fn statement_timeout_stops_a_query() {
         .unwrap();
     client.simple_query("SELECT 1").await.unwrap();
 }
+
+/// PostgreSQL's ISO text form of an instant at a fixed offset of `+hh:mm`.
+fn postgres_text(instant: chrono::DateTime<chrono::Utc>, offset_minutes: i32) -> String {
+    let offset = chrono::FixedOffset::east_opt(offset_minutes * 60).unwrap();
+    let local = instant.with_timezone(&offset);
+    let mut text = local.format("%Y-%m-%d %H:%M:%S").to_string();
+    let micros = local.timestamp_subsec_micros();
+    if micros > 0 {
+        text.push_str(format!(".{micros:06}").trim_end_matches('0'));
+    }
+    let (h, m) = (offset_minutes / 60, offset_minutes % 60);
+    text.push_str(&if m == 0 {
+        format!("+{h:02}")
+    } else {
+        format!("+{h:02}:{m:02}")
+    });
+    text
+}
+
+#[tokio::test]
+async fn timestamps_print_in_the_session_time_zone() {
+    let client = connect("analyst").await;
+    let sql = "SELECT order_ts FROM sales.orders WHERE order_id = 1";
+    let instant: chrono::DateTime<chrono::Utc> = client.query_one(sql, &[]).await.unwrap().get(0);
+    let text = |rows: Vec<Vec<Option<String>>>| rows[0][0].clone().unwrap();
+    assert_eq!(
+        text(rows(&client.simple_query(sql).await.unwrap())),
+        postgres_text(instant, 0)
+    );
+    client
+        .batch_execute("SET TIME ZONE 'Asia/Kolkata'")
+        .await
+        .unwrap();
+    assert_eq!(
+        text(rows(&client.simple_query(sql).await.unwrap())),
+        postgres_text(instant, 330)
+    );
+    let error = client
+        .batch_execute("SET TIME ZONE 'Nowhere/Special'")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&error), "22023");
+}
+
+#[tokio::test]
+async fn sql_prepare_and_execute() {
+    let client = connect("analyst").await;
+    client
+        .batch_execute("PREPARE by_id(bigint) AS SELECT order_id, status FROM sales.orders WHERE order_id = $1")
+        .await
+        .unwrap();
+    let got = rows(&client.simple_query("EXECUTE by_id(3)").await.unwrap());
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0][0].as_deref(), Some("3"));
+    client.batch_execute("DEALLOCATE by_id").await.unwrap();
+    let error = client.simple_query("EXECUTE by_id(3)").await.unwrap_err();
+    assert!(!sqlstate(&error).starts_with("XX"), "{error:?}");
+}

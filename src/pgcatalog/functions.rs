@@ -94,9 +94,13 @@ pub fn register_functions(ctx: &SessionContext, session: &SessionFunctionsContex
         "pg_get_serial_sequence",
         "shobj_description",
     ] {
-        ctx.register_udf(ScalarUDF::new_from_impl(NullText::new(name)));
+        ctx.register_udf(ScalarUDF::new_from_impl(Constant::new(
+            name,
+            ScalarValue::Utf8(None),
+        )));
     }
-    // Visibility in the search path: everything the catalog lists is visible.
+    // Visibility in the search path and role membership: everything listed is visible, and
+    // access is decided by the gateway's policies, not by PostgreSQL roles.
     for name in [
         "pg_function_is_visible",
         "pg_type_is_visible",
@@ -105,20 +109,21 @@ pub fn register_functions(ctx: &SessionContext, session: &SessionFunctionsContex
         "pg_collation_is_visible",
         "pg_conversion_is_visible",
         "pg_ts_config_is_visible",
+        "pg_has_role",
     ] {
-        ctx.register_udf(constant_bool(name, true));
+        ctx.register_udf(ScalarUDF::new_from_impl(Constant::new(
+            name,
+            ScalarValue::Boolean(Some(true)),
+        )));
+    }
+    // Sizes: the lake's files are not the gateway's storage; report 0 as for an empty relation.
+    for name in ["pg_table_size", "pg_indexes_size", "pg_database_size"] {
+        ctx.register_udf(ScalarUDF::new_from_impl(Constant::new(
+            name,
+            ScalarValue::Int64(Some(0)),
+        )));
     }
     ctx.register_udf(pg_size_pretty());
-}
-
-fn constant_bool(name: &str, value: bool) -> ScalarUDF {
-    create_udf(
-        name,
-        vec![DataType::Int64],
-        DataType::Boolean,
-        Volatility::Stable,
-        Arc::new(move |_| Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(value))))),
-    )
 }
 
 /// `pg_size_pretty(bigint)` with PostgreSQL's rounding and units.
@@ -143,23 +148,26 @@ fn size_pretty(bytes: i64) -> String {
     unreachable!("the loop returns at TB")
 }
 
-/// A system function that answers NULL for every argument list.
+/// A system function with one answer for every argument list.
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct NullText {
+struct Constant {
     name: &'static str,
+    value: ScalarValue,
     signature: Signature,
 }
 
-impl NullText {
-    fn new(name: &'static str) -> Self {
+impl Constant {
+    fn new(name: &'static str, value: ScalarValue) -> Self {
+        let signature = Signature::variadic_any(Volatility::Stable);
         Self {
             name,
-            signature: Signature::variadic_any(Volatility::Stable),
+            value,
+            signature,
         }
     }
 }
 
-impl ScalarUDFImpl for NullText {
+impl ScalarUDFImpl for Constant {
     fn name(&self) -> &str {
         self.name
     }
@@ -169,14 +177,14 @@ impl ScalarUDFImpl for NullText {
     }
 
     fn return_type(&self, _args: &[DataType]) -> datafusion::error::Result<DataType> {
-        Ok(DataType::Utf8)
+        Ok(self.value.data_type())
     }
 
     fn invoke_with_args(
         &self,
         _args: ScalarFunctionArgs,
     ) -> datafusion::error::Result<ColumnarValue> {
-        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))
+        Ok(ColumnarValue::Scalar(self.value.clone()))
     }
 }
 

@@ -3,8 +3,9 @@
 use tracing_subscriber::EnvFilter;
 
 pub fn init() {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,lakegate=info,buoyant_kernel::snapshot::builder=off"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("warn,lakegate=info,buoyant_kernel::snapshot::builder=off")
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

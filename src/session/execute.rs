@@ -4,7 +4,7 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::logical_expr::{LogicalPlan, Statement as PlanStatement};
 use datafusion::sql::parser::Statement as DfStatement;
@@ -22,6 +22,7 @@ use pgwire::messages::PgWireBackendMessage;
 use super::encode::{field_infos, format_options, wire_schema};
 use super::origin::{column_origins, ColumnOrigin};
 use super::stream::{data_rows, guarded_batches, StatementGuard};
+use super::timestamps::TextTimestamps;
 use super::Session;
 use crate::error::LakegateError;
 use crate::statement::{Command, CopyFormat};
@@ -44,20 +45,26 @@ impl Session {
             .statement_to_plan(DfStatement::Statement(Box::new(statement.clone())))
             .await?;
         check_read_only(&plan)?;
+        Ok(self.describe(plan))
+    }
+
+    /// What clients are told about a plan's result columns.
+    fn describe(&self, plan: LogicalPlan) -> PlannedQuery {
+        let lake = &self.gateway.lake;
         let origins = column_origins(
             &plan,
-            &self.gateway.lake,
+            lake,
             &self.gateway.pg_catalog,
             &self.default_schema(),
         );
         let wire_schema = wire_schema(plan.schema().as_arrow());
         let names = super::naming::column_names(&plan);
-        Ok(PlannedQuery {
+        PlannedQuery {
             plan,
             names,
             origins,
             wire_schema,
-        })
+        }
     }
 
     /// Row descriptions for a planned query in the given result format.
@@ -90,19 +97,27 @@ impl Session {
             _ => None,
         };
         let guard = StatementGuard::new(self.start_statement(), self.statement_timeout_ms());
-        let fields = Arc::new(self.fields(&planned, format)?);
-        let start = async {
-            let frame = self.ctx.execute_logical_plan(planned.plan.clone()).await?;
-            frame.execute_stream().await
-        };
-        let stream = tokio::select! {
-            stream = start => stream?,
+        let frame = tokio::select! {
+            frame = self.ctx.execute_logical_plan(planned.plan.clone()) => frame?,
             _ = guard.cancel.cancelled() => return Err(LakegateError::Canceled),
         };
         if let Some(tag) = tag {
             return Ok(Response::Execution(Tag::new(tag)));
         }
-        let batches = guarded_batches(stream, planned.wire_schema, guard);
+        // SQL-level EXECUTE: the result is that of the prepared statement, known only now.
+        let planned = match planned.plan {
+            LogicalPlan::Statement(PlanStatement::Execute(_)) => {
+                self.describe(frame.logical_plan().clone())
+            }
+            _ => planned,
+        };
+        let fields = Arc::new(self.fields(&planned, format)?);
+        let stream = tokio::select! {
+            stream = frame.execute_stream() => stream?,
+            _ = guard.cancel.cancelled() => return Err(LakegateError::Canceled),
+        };
+        let text_timestamps = self.text_timestamps(&planned, format, copy);
+        let batches = guarded_batches(stream, planned.wire_schema, guard, text_timestamps);
         if let Some(copy) = copy {
             return Ok(Response::CopyOut(super::copy::copy_response(
                 batches, fields, copy,
@@ -116,6 +131,33 @@ impl Session {
             response.set_command_tag("EXPLAIN");
         }
         Ok(Response::Query(response))
+    }
+
+    /// Text-format timestamp columns, printed in the session's time zone.
+    fn text_timestamps(
+        &self,
+        planned: &PlannedQuery,
+        format: &Format,
+        copy: Option<CopyFormat>,
+    ) -> Option<TextTimestamps> {
+        if copy == Some(CopyFormat::Binary) {
+            return None;
+        }
+        let zone = self
+            .settings
+            .read()
+            .expect("settings lock")
+            .get("TimeZone")
+            .ok()?
+            .1
+            .to_owned();
+        let types: Vec<&DataType> = planned
+            .wire_schema
+            .fields()
+            .iter()
+            .map(|f| f.data_type())
+            .collect();
+        TextTimestamps::new(&types, |i| copy.is_some() || format.is_text(i), &zone)
     }
 
     fn statement_timeout_ms(&self) -> u64 {

@@ -10,6 +10,7 @@ mod origin;
 pub mod query_id;
 pub mod settings;
 mod stream;
+pub mod timestamps;
 
 use std::collections::BTreeSet;
 use std::collections::HashMap;

@@ -187,6 +187,10 @@ fn normalize(guc: &Guc, value: &str) -> Result<String, LakegateError> {
     }
     match guc.name {
         "client_encoding" => Ok("UTF8".to_owned()),
+        "TimeZone" => match super::timestamps::parse_zone(value) {
+            Some(_) => Ok(value.to_owned()),
+            None => Err(invalid()),
+        },
         "extra_float_digits" => match value.parse::<i8>() {
             Ok(n) if (-15..=3).contains(&n) => Ok(n.to_string()),
             _ => Err(invalid()),

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::encode::to_wire;
+use super::timestamps::TextTimestamps;
 use crate::error::LakegateError;
 
 /// What stops a statement early.
@@ -51,9 +52,11 @@ pub fn guarded_batches(
     stream: SendableRecordBatchStream,
     wire_schema: SchemaRef,
     guard: StatementGuard,
+    text_timestamps: Option<TextTimestamps>,
 ) -> impl Stream<Item = Result<RecordBatch, LakegateError>> + Send {
     futures::stream::unfold(Some(stream), move |state| {
         let (guard, wire_schema) = (guard.clone(), Arc::clone(&wire_schema));
+        let text_timestamps = text_timestamps.clone();
         async move {
             let mut stream = state?;
             let next = tokio::select! {
@@ -61,7 +64,13 @@ pub fn guarded_batches(
                 stop = guard.stopped() => return Some((Err(stop), None)),
                 next = stream.next() => next?,
             };
-            match next.and_then(|batch| to_wire(batch, &wire_schema)) {
+            let batch = next
+                .and_then(|batch| to_wire(batch, &wire_schema))
+                .and_then(|batch| match &text_timestamps {
+                    Some(text) => Ok(text.render(batch)?),
+                    None => Ok(batch),
+                });
+            match batch {
                 Ok(batch) => Some((Ok(batch), Some(stream))),
                 Err(e) => Some((Err(LakegateError::Engine(e)), None)),
             }

@@ -14,6 +14,13 @@ grep -q "orders" <<<"$out" && grep -q "customers" <<<"$out" || fail '\dt sales.*
 out=$(run -c '\d sales.orders') || fail '\d sales.orders' "$out"
 for c in order_id "numeric(12,2)" order_date card_number; do grep -q "$c" <<<"$out" || fail "\\d shows $c" "$out"; done
 
+out=$(run -c '\dt+ sales.*') || fail '\dt+ sales.*' "$out"
+grep -q "Customer orders" <<<"$out" || fail '\dt+ shows the table comment' "$out"
+
+out=$(run -A -t -c 'PREPARE q(bigint) AS SELECT status FROM sales.orders WHERE order_id = $1' -c 'EXECUTE q(1)' -c 'DEALLOCATE q') \
+    || fail 'PREPARE/EXECUTE' "$out"
+grep -Eq '^(placed|shipped|delivered|returned|cancelled)$' <<<"$out" || fail 'EXECUTE result' "$out"
+
 out=$(run -A -t -c "SELECT region, count(*), sum(amount) FROM sales.orders WHERE order_date BETWEEN '2024-03-01' AND '2024-03-31' GROUP BY region ORDER BY region") \
     || fail 'revenue query' "$out"
 [ "$(wc -l <<<"$out")" -eq 4 ] || fail 'four regions' "$out"
@@ -24,4 +31,4 @@ out=$(run -c '\copy (SELECT order_id FROM sales.orders ORDER BY order_id LIMIT 2
 
 out=$(run -c 'SELECT * FROM sales.nope' ) && fail 'unknown table must fail' "$out"
 grep -q 'relation "sales.nope" does not exist' <<<"$out" || fail 'error text' "$out"
-echo "psql: 6 passed, 0 failed"
+echo "psql: 8 passed, 0 failed"
