@@ -42,6 +42,7 @@ pub struct TableEntry {
 #[derive(Debug)]
 pub struct LakeCatalog {
     lake_root: PathBuf,
+    listing_ttl: std::time::Duration,
     schemas: Vec<String>,
     tables: HashMap<(String, String), Arc<TableEntry>>,
     partitions: BTreeMap<(String, String), Vec<glue_model::Partition>>,
@@ -61,10 +62,17 @@ impl LakeCatalog {
         }
         Ok(Self {
             lake_root,
+            listing_ttl: std::time::Duration::from_secs(30),
             schemas,
             tables,
             partitions: fixtures.partitions,
         })
+    }
+
+    /// How long file listings of partitions are reused (0: list on every query).
+    pub fn with_listing_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.listing_ttl = ttl;
+        self
     }
 
     pub fn schema_names(&self) -> &[String] {
@@ -105,7 +113,7 @@ impl LakeCatalog {
             .unwrap_or_default();
         let provider = entry
             .provider
-            .get_or_try_init(|| tables::open(&entry, partitions, &self.lake_root))
+            .get_or_try_init(|| tables::open(&entry, partitions, &self.lake_root, self.listing_ttl))
             .await?;
         Ok(Some(Arc::clone(provider)))
     }

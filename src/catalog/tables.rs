@@ -13,6 +13,7 @@ use object_store::path::Path as ObjectPath;
 
 use super::glue_model::{Partition, TableFormat};
 use super::{table_error, TableEntry};
+use crate::scan::listing::ListingCache;
 use crate::scan::partitioned::{FileKind, PartitionLocation, PartitionedTable};
 
 /// Opens the provider for one table.
@@ -20,6 +21,7 @@ pub(super) async fn open(
     entry: &TableEntry,
     partitions: &[Partition],
     lake_root: &Path,
+    listing_ttl: std::time::Duration,
 ) -> Result<Arc<dyn TableProvider>> {
     let location = entry
         .glue
@@ -54,11 +56,13 @@ pub(super) async fn open(
             .map(|p| partition_values(entry, &key_fields, p, lake_root))
             .collect::<Result<Vec<_>>>()?
     };
+    let listings = Arc::new(ListingCache::new(listing_ttl));
     Ok(Arc::new(PartitionedTable::new(
         file_schema,
         key_fields,
         kind,
         locations,
+        listings,
     )))
 }
 

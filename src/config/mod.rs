@@ -64,6 +64,8 @@ pub struct EngineConfig {
     pub spill_dir: Option<PathBuf>,
     /// Parallelism of one query. Default: the number of cores.
     pub target_partitions: Option<usize>,
+    /// Seconds a partition's file listing is reused; 0 lists on every query.
+    pub listing_cache_seconds: u64,
 }
 
 impl Default for EngineConfig {
@@ -72,6 +74,7 @@ impl Default for EngineConfig {
             memory_limit_mb: 4096,
             spill_dir: None,
             target_partitions: None,
+            listing_cache_seconds: 30,
         }
     }
 }
@@ -107,6 +110,9 @@ impl Config {
         }
         if let Some(v) = var("LAKEGATE_SPILL_DIR") {
             self.engine.spill_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("LAKEGATE_LISTING_CACHE_SECONDS") {
+            self.engine.listing_cache_seconds = parse_env("LAKEGATE_LISTING_CACHE_SECONDS", &v)?;
         }
         if let Some(v) = var("LAKEGATE_TARGET_PARTITIONS") {
             self.engine.target_partitions = Some(parse_env("LAKEGATE_TARGET_PARTITIONS", &v)?);

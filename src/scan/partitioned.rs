@@ -26,6 +26,8 @@ use datafusion::physical_plan::ExecutionPlan;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
 
+use super::listing::ListingCache;
+
 /// How the files of a table are decoded.
 #[derive(Debug, Clone)]
 pub enum FileKind {
@@ -51,6 +53,7 @@ pub struct PartitionedTable {
     table_schema: SchemaRef,
     kind: FileKind,
     partitions: Vec<PartitionLocation>,
+    listings: Arc<ListingCache>,
 }
 
 /// Listing calls in flight at once for one scan.
@@ -62,6 +65,7 @@ impl PartitionedTable {
         partition_fields: Vec<FieldRef>,
         kind: FileKind,
         partitions: Vec<PartitionLocation>,
+        listings: Arc<ListingCache>,
     ) -> Self {
         let fields = file_schema
             .fields()
@@ -75,6 +79,7 @@ impl PartitionedTable {
             table_schema,
             kind,
             partitions,
+            listings,
         }
     }
 
@@ -146,23 +151,6 @@ impl PartitionedTable {
     }
 }
 
-/// Lists the data files of one partition, skipping Hive/Spark markers (`_SUCCESS`, `.crc`, …).
-async fn list_files(
-    state: &dyn Session,
-    partition: &PartitionLocation,
-) -> Result<Vec<PartitionedFile>> {
-    let store = state.runtime_env().object_store(&partition.store)?;
-    let metas: Vec<_> = store.list(Some(&partition.prefix)).try_collect().await?;
-    Ok(metas
-        .into_iter()
-        .filter(|m| {
-            let name = m.location.filename().unwrap_or_default();
-            !(name.starts_with('_') || name.starts_with('.'))
-        })
-        .map(|m| PartitionedFile::new_from_meta(m).with_partition_values(partition.values.clone()))
-        .collect())
-}
-
 #[async_trait]
 impl TableProvider for PartitionedTable {
     fn schema(&self) -> SchemaRef {
@@ -203,7 +191,18 @@ impl TableProvider for PartitionedTable {
             .cloned()
             .collect();
         let listed: Vec<Vec<PartitionedFile>> = futures::stream::iter(selected)
-            .map(|p| async move { list_files(state, &p).await })
+            .map(|p| async move {
+                let files = self.listings.files(state, &p).await?;
+                Ok::<_, datafusion::error::DataFusionError>(
+                    files
+                        .iter()
+                        .map(|m| {
+                            PartitionedFile::new_from_meta(m.clone())
+                                .with_partition_values(p.values.clone())
+                        })
+                        .collect::<Vec<_>>(),
+                )
+            })
             .buffered(LIST_CONCURRENCY)
             .try_collect()
             .await?;

@@ -49,7 +49,9 @@ impl Gateway {
             Some(path) => Users::from_file(path)?,
             None => Users::demo()?,
         });
-        let lake = Arc::new(LakeCatalog::from_fixtures(fixtures, root)?);
+        let listing_ttl = std::time::Duration::from_secs(config.engine.listing_cache_seconds);
+        let lake =
+            Arc::new(LakeCatalog::from_fixtures(fixtures, root)?.with_listing_ttl(listing_ttl));
         let pg_catalog = Arc::new(PgCatalog::new(Arc::clone(&lake), Arc::clone(&users))?);
         let gateway = Arc::new(Self {
             lake,

@@ -6,9 +6,9 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDateTime, Offset, TimeZone, Timelike};
+use chrono::{DateTime, Datelike, NaiveDateTime, Offset, TimeZone, Timelike};
 use datafusion::arrow::array::timezone::Tz;
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringBuilder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit, TimestampMicrosecondType};
 use datafusion::arrow::error::ArrowError;
@@ -65,17 +65,35 @@ impl TextTimestamps {
             &DataType::Timestamp(TimeUnit::Microsecond, column_zone.clone()),
         )?;
         let micros = micros.as_primitive::<TimestampMicrosecondType>();
-        let text: StringArray = (0..micros.len())
-            .map(|i| {
-                micros.is_valid(i).then(|| match with_zone {
-                    true => DateTime::from_timestamp_micros(micros.value(i))
-                        .map(|t| format_instant(&t.with_timezone(&self.zone))),
-                    false => DateTime::from_timestamp_micros(micros.value(i))
-                        .map(|t| format_naive(&t.naive_utc())),
-                })?
-            })
-            .collect();
-        Ok(Arc::new(text))
+        let mut text = StringBuilder::with_capacity(micros.len(), micros.len() * 32);
+        let mut buffer = String::with_capacity(40);
+        for i in 0..micros.len() {
+            let Some(utc) = micros
+                .is_valid(i)
+                .then(|| DateTime::from_timestamp_micros(micros.value(i)))
+                .flatten()
+            else {
+                text.append_null();
+                continue;
+            };
+            buffer.clear();
+            if with_zone {
+                let offset = self
+                    .zone
+                    .offset_from_utc_datetime(&utc.naive_utc())
+                    .fix()
+                    .local_minus_utc();
+                push_datetime(
+                    &mut buffer,
+                    &(utc.naive_utc() + chrono::Duration::seconds(offset.into())),
+                );
+                push_offset(&mut buffer, offset);
+            } else {
+                push_datetime(&mut buffer, &utc.naive_utc());
+            }
+            text.append_value(&buffer);
+        }
+        Ok(Arc::new(text.finish()))
     }
 }
 
@@ -87,37 +105,65 @@ pub fn parse_zone(zone: &str) -> Option<Tz> {
     })
 }
 
-fn format_naive(time: &NaiveDateTime) -> String {
-    let mut out = time.format("%Y-%m-%d %H:%M:%S").to_string();
-    push_fraction(&mut out, time.nanosecond() / 1_000);
-    out
+/// `YYYY-MM-DD HH:MM:SS[.ffffff]`, written digit by digit: this runs once per value of
+/// every text-format timestamp column, and chrono's `format` costs several times more.
+fn push_datetime(out: &mut String, time: &NaiveDateTime) {
+    push_digits(out, time.year().unsigned_abs(), 4);
+    out.push('-');
+    push_digits(out, time.month(), 2);
+    out.push('-');
+    push_digits(out, time.day(), 2);
+    out.push(' ');
+    push_digits(out, time.hour(), 2);
+    out.push(':');
+    push_digits(out, time.minute(), 2);
+    out.push(':');
+    push_digits(out, time.second(), 2);
+    let micros = time.nanosecond() / 1_000;
+    if micros != 0 {
+        // Fractional seconds without trailing zeros: .085, not .085000.
+        let (mut digits, mut value) = (6, micros);
+        while value % 10 == 0 {
+            value /= 10;
+            digits -= 1;
+        }
+        out.push('.');
+        push_digits(out, value, digits);
+    }
+    if time.year() < 0 {
+        out.push_str(" BC");
+    }
 }
 
-fn format_instant<Z: TimeZone>(time: &DateTime<Z>) -> String {
-    let mut out = format_naive(&time.naive_local());
-    let seconds = time.offset().fix().local_minus_utc();
-    let (sign, seconds) = if seconds < 0 {
-        ('-', -seconds)
-    } else {
-        ('+', seconds)
-    };
-    out.push(sign);
-    out.push_str(&format!("{:02}", seconds / 3600));
+/// `+HH`, `+HH:MM` or `+HH:MM:SS`, as PostgreSQL abbreviates offsets.
+fn push_offset(out: &mut String, seconds: i32) {
+    out.push(if seconds < 0 { '-' } else { '+' });
+    let seconds = seconds.unsigned_abs();
+    push_digits(out, seconds / 3600, 2);
     if seconds % 3600 != 0 {
-        out.push_str(&format!(":{:02}", (seconds % 3600) / 60));
+        out.push(':');
+        push_digits(out, (seconds % 3600) / 60, 2);
     }
     if seconds % 60 != 0 {
-        out.push_str(&format!(":{:02}", seconds % 60));
+        out.push(':');
+        push_digits(out, seconds % 60, 2);
     }
-    out
 }
 
-/// `.123` for 123000 µs; nothing for whole seconds.
-fn push_fraction(out: &mut String, micros: u32) {
-    if micros != 0 {
-        let digits = format!("{micros:06}");
-        out.push('.');
-        out.push_str(digits.trim_end_matches('0'));
+/// `value` zero-padded to `width` digits, without allocating.
+fn push_digits(out: &mut String, mut value: u32, width: u32) {
+    let mut digits = [b'0'; 10];
+    let mut len = 0;
+    while value > 0 || len == 0 {
+        digits[len] = b'0' + (value % 10) as u8;
+        value /= 10;
+        len += 1;
+    }
+    for _ in len..width as usize {
+        out.push('0');
+    }
+    for digit in digits[..len].iter().rev() {
+        out.push(char::from(*digit));
     }
 }
 
@@ -125,21 +171,35 @@ fn push_fraction(out: &mut String, micros: u32) {
 mod tests {
     use super::*;
 
+    fn instant(t: &DateTime<chrono::Utc>, zone: &Tz) -> String {
+        let offset = zone
+            .offset_from_utc_datetime(&t.naive_utc())
+            .fix()
+            .local_minus_utc();
+        let mut out = String::new();
+        push_datetime(
+            &mut out,
+            &(t.naive_utc() + chrono::Duration::seconds(offset.into())),
+        );
+        push_offset(&mut out, offset);
+        out
+    }
+
     #[test]
     fn formats_like_postgres() {
         let t = DateTime::from_timestamp_micros(1_704_146_318_085_000).unwrap();
-        let utc = parse_zone("UTC").unwrap();
         assert_eq!(
-            format_instant(&t.with_timezone(&utc)),
+            instant(&t, &parse_zone("UTC").unwrap()),
             "2024-01-01 21:58:38.085+00"
         );
-        let kolkata = parse_zone("Asia/Kolkata").unwrap();
         assert_eq!(
-            format_instant(&t.with_timezone(&kolkata)),
+            instant(&t, &parse_zone("Asia/Kolkata").unwrap()),
             "2024-01-02 03:28:38.085+05:30"
         );
         let whole = DateTime::from_timestamp(1_704_146_318, 0).unwrap();
-        assert_eq!(format_naive(&whole.naive_utc()), "2024-01-01 21:58:38");
+        let mut naive = String::new();
+        push_datetime(&mut naive, &whole.naive_utc());
+        assert_eq!(naive, "2024-01-01 21:58:38");
         assert!(parse_zone("Not/AZone").is_none());
     }
 }
