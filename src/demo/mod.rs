@@ -20,6 +20,9 @@ use crate::catalog::fixtures::FixtureCatalog;
 /// Written last; its presence means the lake is complete.
 pub const MARKER_FILE: &str = "lakegate-demo.json";
 
+/// Bumped whenever the generator writes different data, so older demo lakes are regenerated.
+const GENERATOR_VERSION: u64 = 1;
+
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
     #[error("{0}")]
@@ -82,7 +85,8 @@ pub async fn generate(root: &Path, scale: f64, show_progress: bool) -> Result<()
     .map_err(|e| DemoError::Catalog(format!("the file writer stopped: {e}")))??;
     delta::write_customers(root, &catalog, &sizes, &progress).await?;
     delta::write_events(root, &catalog, &sizes, &progress).await?;
-    let marker = serde_json::json!({ "scale": scale, "orders": sizes.orders });
+    let marker =
+        serde_json::json!({ "scale": scale, "orders": sizes.orders, "version": GENERATOR_VERSION });
     std::fs::write(root.join(MARKER_FILE), format!("{marker}\n"))?;
     Ok(())
 }
@@ -90,7 +94,8 @@ pub async fn generate(root: &Path, scale: f64, show_progress: bool) -> Result<()
 /// The scale of a complete demo lake under `root`, if there is one.
 pub fn existing_scale(root: &Path) -> Option<f64> {
     let text = std::fs::read_to_string(root.join(MARKER_FILE)).ok()?;
-    serde_json::from_str::<serde_json::Value>(&text).ok()?["scale"].as_f64()
+    let marker = serde_json::from_str::<serde_json::Value>(&text).ok()?;
+    (marker["version"].as_u64() == Some(GENERATOR_VERSION)).then(|| marker["scale"].as_f64())?
 }
 
 /// A catalog location as a directory under the lake root (relative locations only).

@@ -52,7 +52,7 @@ fn currency_for(region: &str, rng: &mut DemoRng) -> &'static str {
         "APAC" => &["JPY", "JPY", "USD"],
         _ => &["BRL", "USD"],
     };
-    *rng.pick(choices)
+    choices[rng.below(choices.len() as u64) as usize]
 }
 
 fn status(rng: &mut DemoRng) -> &'static str {

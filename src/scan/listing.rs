@@ -17,10 +17,13 @@ use object_store::ObjectMeta;
 
 use super::partitioned::PartitionLocation;
 
+/// When a listing was made, and what it found.
+type Listing = (Instant, Arc<Vec<ObjectMeta>>);
+
 #[derive(Debug)]
 pub struct ListingCache {
     ttl: Duration,
-    entries: Mutex<HashMap<ObjectPath, (Instant, Arc<Vec<ObjectMeta>>)>>,
+    entries: Mutex<HashMap<ObjectPath, Listing>>,
 }
 
 impl ListingCache {

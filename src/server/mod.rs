@@ -5,7 +5,6 @@ mod cancel;
 mod handlers;
 pub mod telemetry;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
@@ -93,7 +92,7 @@ fn runtime_env(config: &Config) -> Result<Arc<RuntimeEnv>, String> {
         .map_err(|e| format!("cannot set up the query engine: {e}"))
 }
 
-async fn ensure_demo_lake(root: &PathBuf) -> Result<(), String> {
+async fn ensure_demo_lake(root: &std::path::Path) -> Result<(), String> {
     if let Some(scale) = crate::demo::existing_scale(root) {
         tracing::info!(lake_root = %root.display(), scale, "serving the demo lake");
         return Ok(());
