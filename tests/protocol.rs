@@ -112,20 +112,13 @@ async fn simple_query_runs_several_statements() {
         .simple_query("SELECT 1 AS a; SELECT 'x' AS b, 2 AS c")
         .await
         .unwrap();
-    let rows: Vec<_> = messages
-        .iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => Some(
-                (0..r.len())
-                    .map(|i| r.get(i).unwrap().to_owned())
-                    .collect::<Vec<_>>(),
-            ),
-            _ => None,
-        })
-        .collect();
+    let rows = common::rows(&messages);
     assert_eq!(
         rows,
-        vec![vec!["1".to_owned()], vec!["x".to_owned(), "2".to_owned()]]
+        vec![
+            vec![Some("1".to_owned())],
+            vec![Some("x".to_owned()), Some("2".to_owned())]
+        ]
     );
 }
 

@@ -6,10 +6,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::{connect, gateway, sqlstate};
+use common::{connect, gateway, rows, sqlstate};
 use datafusion::arrow::array::{AsArray, Decimal128Array};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use tokio_postgres::SimpleQueryMessage;
 
 /// (count, sum of amount in cents) per region for March 2024, read straight from the Parquet
 /// files with the parquet crate: no SQL engine involved.
@@ -36,18 +35,6 @@ fn march_2024_from_files(root: &Path) -> BTreeMap<String, (i64, i128)> {
         }
     }
     totals
-}
-
-fn rows(messages: &[SimpleQueryMessage]) -> Vec<Vec<Option<String>>> {
-    messages
-        .iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(r) => {
-                Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
-            }
-            _ => None,
-        })
-        .collect()
 }
 
 fn cents(text: &str) -> i128 {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use lakegate::config::Config;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 /// Small enough for debug builds: about 10,000 orders over all 2,924 partitions.
 pub const TEST_SCALE: f64 = 0.01;
@@ -81,6 +81,19 @@ pub async fn connect(user: &str) -> Client {
         .unwrap();
     tokio::spawn(connection);
     client
+}
+
+/// The rows of a simple query's result, as text.
+pub fn rows(messages: &[SimpleQueryMessage]) -> Vec<Vec<Option<String>>> {
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// The SQLSTATE of a failed statement.
