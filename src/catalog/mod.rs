@@ -3,6 +3,7 @@
 //! entries alone; a table's files or Delta log are opened only when a query reads it.
 
 pub mod fixtures;
+pub mod glue_expression;
 pub mod glue_model;
 pub mod glue_types;
 mod provider;
