@@ -6,6 +6,7 @@ pub mod fixtures;
 pub mod glue_expression;
 pub mod glue_model;
 pub mod glue_types;
+pub mod projection;
 mod provider;
 mod tables;
 
@@ -57,8 +58,15 @@ impl LakeCatalog {
         schemas.push(PUBLIC_SCHEMA.to_owned());
         schemas.sort();
         schemas.dedup();
+        let mut partitions = fixtures.partitions;
         let mut tables = HashMap::new();
         for (key, table) in fixtures.tables {
+            // Projected partitions are computed once, here, instead of being listed.
+            let projected = projection::projected_partitions(&table)
+                .map_err(|e| format!("table {}.{}: {e}", key.0, key.1))?;
+            if let Some(projected) = projected {
+                partitions.insert(key.clone(), projected);
+            }
             tables.insert(key, Arc::new(table_entry(table)?));
         }
         Ok(Self {
@@ -66,7 +74,7 @@ impl LakeCatalog {
             listing_ttl: std::time::Duration::from_secs(30),
             schemas,
             tables,
-            partitions: fixtures.partitions,
+            partitions,
         })
     }
 

@@ -40,29 +40,45 @@ pub fn test_lake() -> PathBuf {
 }
 
 pub fn gateway() -> &'static TestGateway {
-    GATEWAY.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Its own thread and runtime: tests run on per-test runtimes that end with each test.
-        std::thread::spawn(move || {
-            let lake_root = test_lake();
-            let mut config = Config::default();
-            config.lake.root = Some(lake_root.clone());
-            config.engine.memory_limit_mb = 512;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
+    GATEWAY.get_or_init(|| start_gateway(|_| {}))
+}
+
+/// Starts a gateway over the test lake, with `configure` applied to its configuration.
+pub fn start_gateway(configure: impl FnOnce(&mut Config) + Send + 'static) -> TestGateway {
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Its own thread and runtime: tests run on per-test runtimes that end with each test.
+    std::thread::spawn(move || {
+        let lake_root = test_lake();
+        let mut config = Config::default();
+        config.lake.root = Some(lake_root.clone());
+        config.engine.memory_limit_mb = 512;
+        configure(&mut config);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let gateway = lakegate::server::Gateway::build(&config).await.unwrap();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send((listener.local_addr().unwrap(), lake_root))
                 .unwrap();
-            runtime.block_on(async move {
-                let gateway = lakegate::server::Gateway::build(&config).await.unwrap();
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send((listener.local_addr().unwrap(), lake_root))
-                    .unwrap();
-                lakegate::server::serve(listener, gateway).await.unwrap();
-            });
+            lakegate::server::serve(listener, gateway).await.unwrap();
         });
-        let (addr, lake_root) = rx.recv().expect("gateway started");
-        TestGateway { addr, lake_root }
-    })
+    });
+    let (addr, lake_root) = rx.recv().expect("gateway started");
+    TestGateway { addr, lake_root }
+}
+
+/// A tokio-postgres client of a given gateway.
+pub async fn connect_to(gateway: &TestGateway, user: &str) -> Client {
+    let conn = format!(
+        "host={} port={} dbname=lake user={user} password={user}",
+        gateway.addr.ip(),
+        gateway.addr.port()
+    );
+    let (client, connection) = tokio_postgres::connect(&conn, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
 }
 
 pub fn conn_string(user: &str, password: &str) -> String {
