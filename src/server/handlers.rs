@@ -38,7 +38,7 @@ impl ConnectionHandlers {
         let sasl = SASLAuthStartupHandler::new(parameters).with_scram(scram);
         Self {
             startup: Arc::new(LakeStartupHandler { sasl }),
-            query: Arc::new(QueryHandler::new(Arc::clone(&gateway))),
+            query: Arc::new(QueryHandler::default()),
             cancel: Arc::new(LakeCancelHandler(Arc::clone(&gateway.cancels))),
         }
     }

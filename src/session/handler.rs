@@ -23,7 +23,6 @@ use super::encode::field_infos;
 use super::execute::PlannedQuery;
 use super::Session;
 use crate::error::LakegateError;
-use crate::server::Gateway;
 use crate::statement::{self, Command};
 
 /// A statement prepared with Parse: the command, and for queries their plan.
@@ -47,16 +46,10 @@ fn session_of<C: ClientInfo>(client: &C) -> PgWireResult<Arc<Session>> {
         })
 }
 
+/// Simple and extended query handling for one connection.
+#[derive(Default)]
 pub struct QueryHandler {
     parser: Arc<LakeQueryParser>,
-}
-
-impl QueryHandler {
-    pub fn new(_gateway: Arc<Gateway>) -> Self {
-        Self {
-            parser: Arc::new(LakeQueryParser),
-        }
-    }
 }
 
 /// The transaction status after a response, as pgwire will compute it.
@@ -207,7 +200,7 @@ fn bind(
 }
 
 /// Parse: one statement, planned now so Describe can report parameter and result types.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct LakeQueryParser;
 
 #[async_trait]

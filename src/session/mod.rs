@@ -1,6 +1,7 @@
 //! One connection's session: the principal, its own DataFusion `SessionContext` (over the
 //! shared runtime and catalog), typed settings, and the protocol handlers that run statements.
 
+mod commands;
 mod copy;
 mod encode;
 mod execute;
