@@ -68,18 +68,11 @@ async fn projected_table_reads_the_same_rows() {
 #[tokio::test]
 async fn one_day_reads_only_that_days_partitions() {
     let client = connect_to(gateway(), "analyst").await;
-    let plan = rows(
-        &client
-            .simple_query("EXPLAIN SELECT count(*) FROM sales.orders_projected WHERE order_date = '2024-03-15'")
-            .await
-            .unwrap(),
-    );
-    let text: String = plan
-        .into_iter()
-        .flatten()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join("\n");
+    let text = common::explain(
+        &client,
+        "SELECT count(*) FROM sales.orders_projected WHERE order_date = '2024-03-15'",
+    )
+    .await;
     let files = text.matches("part-0.parquet").count();
     assert_eq!(files, 4, "one file per region for that day: {text}");
     assert!(text.contains("order_date=2024-03-15"), "{text}");

@@ -73,19 +73,11 @@ async fn result_column_names_follow_postgres() {
 #[tokio::test]
 async fn partition_pruning_reads_only_matching_partitions() {
     let client = connect("analyst").await;
-    let plan = rows(
-        &client
-            .simple_query("EXPLAIN SELECT count(*) FROM sales.orders WHERE region = 'EMEA' AND order_date = '2024-03-15'")
-            .await
-            .unwrap(),
-    );
-    let text: String = plan
-        .iter()
-        .flatten()
-        .flatten()
-        .cloned()
-        .collect::<Vec<_>>()
-        .join("\n");
+    let text = common::explain(
+        &client,
+        "SELECT count(*) FROM sales.orders WHERE region = 'EMEA' AND order_date = '2024-03-15'",
+    )
+    .await;
     assert!(text.contains("region=EMEA/order_date=2024-03-15"), "{text}");
     assert!(
         !text.contains("region=AMER"),

@@ -112,6 +112,21 @@ pub fn rows(messages: &[SimpleQueryMessage]) -> Vec<Vec<Option<String>>> {
         .collect()
 }
 
+/// The plan DataFusion shows for `EXPLAIN sql`, as one text.
+pub async fn explain(client: &Client, sql: &str) -> String {
+    let plan = rows(
+        &client
+            .simple_query(&format!("EXPLAIN {sql}"))
+            .await
+            .unwrap(),
+    );
+    plan.into_iter()
+        .flatten()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The SQLSTATE of a failed statement.
 pub fn sqlstate(error: &tokio_postgres::Error) -> String {
     error
