@@ -38,6 +38,14 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
     #[command(flatten)]
     pub lake: LakeArgs,
+    /// Catalog backend: the Glue API JSON fixtures, or AWS Glue (endpoint and credentials from
+    /// the AWS environment, e.g. AWS_ENDPOINT_URL_GLUE, or the config's [catalog.glue]).
+    #[arg(long, value_enum)]
+    pub catalog: Option<crate::config::CatalogKind>,
+    /// Directory of Glue-shaped catalog JSON (databases.json, tables/, partitions/) for the
+    /// fixtures backend. Default: the demo catalog built into the binary.
+    #[arg(long)]
+    pub catalog_fixtures: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -91,6 +99,12 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     }
     if let Some(root) = args.lake.lake_root {
         config.lake.root = Some(root);
+    }
+    if let Some(kind) = args.catalog {
+        config.catalog.kind = kind;
+    }
+    if let Some(dir) = args.catalog_fixtures {
+        config.catalog.fixtures = Some(dir);
     }
     runtime()?.block_on(crate::server::run(config))
 }

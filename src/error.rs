@@ -38,6 +38,8 @@ pub enum SqlState {
     QueryCanceled,
     OutOfMemory,
     IoError,
+    UndefinedFile,
+    SystemError,
     InternalError,
 }
 
@@ -68,6 +70,8 @@ impl SqlState {
             SqlState::QueryCanceled => "57014",
             SqlState::OutOfMemory => "53200",
             SqlState::IoError => "58030",
+            SqlState::UndefinedFile => "58P01",
+            SqlState::SystemError => "58000",
             SqlState::InternalError => "XX000",
         }
     }
@@ -137,6 +141,8 @@ pub enum LakegateError {
     Canceled,
     #[error("canceling statement due to statement timeout")]
     StatementTimeout,
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::backend::CatalogError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -159,6 +165,7 @@ impl LakegateError {
             LakegateError::Canceled | LakegateError::StatementTimeout => {
                 shown(SqlState::QueryCanceled)
             }
+            LakegateError::Catalog(e) => classify_catalog_error(e),
             LakegateError::Internal(_) => {
                 ClientError::hidden(SqlState::InternalError, "internal error", self)
             }
@@ -231,10 +238,28 @@ fn classify_external(
     if let Some(e) = inner.downcast_ref::<LakegateError>() {
         return e.to_client();
     }
+    if let Some(e) = inner.downcast_ref::<crate::catalog::backend::CatalogError>() {
+        return classify_catalog_error(e);
+    }
     if let Some(e) = inner.downcast_ref::<ArrowError>() {
         return classify_arrow_error(e);
     }
     ClientError::hidden(SqlState::IoError, "could not read from the lake", whole)
+}
+
+/// Catalog errors name the table or the backend, never endpoints, paths or credentials: those
+/// stay in the log, next to the query id the client is given.
+fn classify_catalog_error(e: &crate::catalog::backend::CatalogError) -> ClientError {
+    use crate::catalog::backend::CatalogError as C;
+    let state = match e {
+        C::Unavailable { .. } => SqlState::SystemError,
+        C::BadTable { .. } => SqlState::FeatureNotSupported,
+        C::Unreadable { .. } => SqlState::IoError,
+        C::Missing { .. } => SqlState::UndefinedFile,
+    };
+    let query_id = crate::session::query_id::new_id();
+    tracing::error!(%query_id, sqlstate = state.code(), detail = e.log_detail(), "{e}");
+    ClientError::new(state, format!("{e} (query id {query_id})"))
 }
 
 fn classify_arrow_error(e: &ArrowError) -> ClientError {

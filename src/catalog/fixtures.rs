@@ -5,7 +5,7 @@
 //! so `lakegate serve` works from any directory.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::PathBuf;
 
 use super::glue_model::{
     Database, GetDatabasesOutput, GetPartitionsOutput, GetTablesOutput, Partition, Table,
@@ -49,48 +49,79 @@ const EMBEDDED: &[(&str, &str)] = &[
     ),
 ];
 
+/// Where fixture files are read from: the binary (the demo catalog) or a directory.
+#[derive(Debug, Clone)]
+pub enum FixtureFiles {
+    Embedded,
+    Dir(PathBuf),
+}
+
+impl FixtureFiles {
+    /// A file's text, `None` when it does not exist.
+    fn read(&self, path: &str) -> Result<Option<String>, String> {
+        match self {
+            FixtureFiles::Embedded => Ok(EMBEDDED
+                .iter()
+                .find(|(name, _)| *name == path)
+                .map(|(_, text)| (*text).to_owned())),
+            FixtureFiles::Dir(dir) => {
+                let file = dir.join(path);
+                match std::fs::read_to_string(&file) {
+                    Ok(text) => Ok(Some(text)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(format!("cannot read {}: {e}", file.display())),
+                }
+            }
+        }
+    }
+
+    pub fn databases(&self) -> Result<Vec<Database>, String> {
+        let databases: GetDatabasesOutput =
+            parse(self, "databases.json")?.ok_or("the catalog has no databases.json")?;
+        Ok(databases.database_list)
+    }
+
+    /// The tables of one database, with `database_name` filled in.
+    pub fn tables(&self, database: &str) -> Result<Vec<Table>, String> {
+        let tables: GetTablesOutput =
+            parse(self, &format!("tables/{database}.json"))?.unwrap_or_default();
+        Ok(tables
+            .table_list
+            .into_iter()
+            .map(|mut t| {
+                t.database_name = database.to_owned();
+                t
+            })
+            .collect())
+    }
+
+    pub fn partitions(&self, database: &str, table: &str) -> Result<Vec<Partition>, String> {
+        let file = format!("partitions/{database}/{table}.json");
+        let parts: GetPartitionsOutput = parse(self, &file)?.unwrap_or_default();
+        Ok(parts.partitions)
+    }
+}
+
 impl FixtureCatalog {
     /// The demo lake's catalog.
     pub fn embedded() -> Result<Self, String> {
-        Self::load(|path| {
-            Ok(EMBEDDED
-                .iter()
-                .find(|(name, _)| *name == path)
-                .map(|(_, text)| (*text).to_owned()))
-        })
+        Self::load(&FixtureFiles::Embedded)
     }
 
-    /// A catalog from a directory laid out like `catalog-fixtures/`.
-    pub fn from_dir(dir: &Path) -> Result<Self, String> {
-        Self::load(|path| {
-            let file = dir.join(path);
-            match std::fs::read_to_string(&file) {
-                Ok(text) => Ok(Some(text)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(format!("cannot read {}: {e}", file.display())),
-            }
-        })
-    }
-
-    fn load(read: impl Fn(&str) -> Result<Option<String>, String>) -> Result<Self, String> {
-        let databases: GetDatabasesOutput =
-            parse(&read, "databases.json")?.ok_or("the catalog has no databases.json")?;
+    /// Every database, table and partition of a fixtures catalog.
+    pub fn load(files: &FixtureFiles) -> Result<Self, String> {
         let mut catalog = FixtureCatalog::default();
-        for db in &databases.database_list {
-            let tables: GetTablesOutput =
-                parse(&read, &format!("tables/{}.json", db.name))?.unwrap_or_default();
-            for mut table in tables.table_list {
-                table.database_name = db.name.clone();
+        for db in files.databases()? {
+            for table in files.tables(&db.name)? {
                 let key = (db.name.clone(), table.name.clone());
                 if !table.partition_keys.is_empty() {
-                    let file = format!("partitions/{}/{}.json", db.name, table.name);
-                    let parts: GetPartitionsOutput = parse(&read, &file)?.unwrap_or_default();
-                    catalog.partitions.insert(key.clone(), parts.partitions);
+                    let partitions = files.partitions(&db.name, &table.name)?;
+                    catalog.partitions.insert(key.clone(), partitions);
                 }
                 catalog.tables.insert(key, table);
             }
+            catalog.databases.push(db);
         }
-        catalog.databases = databases.database_list;
         Ok(catalog)
     }
 
@@ -107,10 +138,10 @@ impl FixtureCatalog {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(
-    read: &impl Fn(&str) -> Result<Option<String>, String>,
+    files: &FixtureFiles,
     path: &str,
 ) -> Result<Option<T>, String> {
-    match read(path)? {
+    match files.read(path)? {
         None => Ok(None),
         Some(text) => serde_json::from_str(&text)
             .map(Some)

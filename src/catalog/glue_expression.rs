@@ -15,7 +15,7 @@ pub fn to_glue_expression(filters: &[Expr], partition_keys: &[&str]) -> Option<S
     let parts: Vec<String> = filters
         .iter()
         .flat_map(split_and)
-        .filter_map(|e| translate(e, partition_keys))
+        .filter_map(|e| translate(e, partition_keys, false))
         .collect();
     (!parts.is_empty()).then(|| parts.join(" AND "))
 }
@@ -35,64 +35,58 @@ fn split_and(expr: &Expr) -> Vec<&Expr> {
     }
 }
 
-/// One predicate, exactly, or `None`.
-fn translate(expr: &Expr, keys: &[&str]) -> Option<String> {
+/// One predicate, exactly, or `None`. Negation is pushed down to the comparisons (De Morgan),
+/// because Glue-compatible catalogs parse `NOT IN`, `NOT BETWEEN` and `NOT LIKE` but not all of
+/// them accept `NOT (…)` around an arbitrary expression.
+fn translate(expr: &Expr, keys: &[&str], negated: bool) -> Option<String> {
     match expr {
-        Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
-            Operator::And => Some(format!(
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => match (op, negated) {
+            (Operator::And, false) | (Operator::Or, true) => Some(format!(
                 "({} AND {})",
-                translate(left, keys)?,
-                translate(right, keys)?
+                translate(left, keys, negated)?,
+                translate(right, keys, negated)?
             )),
-            Operator::Or => Some(format!(
+            (Operator::Or, false) | (Operator::And, true) => Some(format!(
                 "({} OR {})",
-                translate(left, keys)?,
-                translate(right, keys)?
+                translate(left, keys, negated)?,
+                translate(right, keys, negated)?
             )),
-            _ => comparison(left, *op, right, keys),
+            (_, false) => comparison(left, *op, right, keys),
+            (_, true) => comparison(left, op.negate()?, right, keys),
         },
-        Expr::Not(inner) => Some(format!("NOT ({})", translate(inner, keys)?)),
+        Expr::Not(inner) => translate(inner, keys, !negated),
         Expr::InList(InList {
             expr,
             list,
-            negated,
+            negated: not_in,
         }) => {
             let key = key_name(expr, keys)?;
             let values = list.iter().map(literal).collect::<Option<Vec<_>>>()?;
-            let test = format!("{key} IN ({})", values.join(", "));
-            Some(if *negated {
-                format!("NOT ({test})")
-            } else {
-                test
-            })
+            let not = if *not_in != negated { "NOT " } else { "" };
+            Some(format!("{key} {not}IN ({})", values.join(", ")))
         }
         Expr::Between(Between {
             expr,
-            negated,
+            negated: not_between,
             low,
             high,
-        }) => {
-            let test = format!(
-                "{} BETWEEN {} AND {}",
-                key_name(expr, keys)?,
-                literal(low)?,
-                literal(high)?
-            );
-            Some(if *negated {
-                format!("NOT ({test})")
-            } else {
-                test
-            })
-        }
+        }) => Some(format!(
+            "{} {}BETWEEN {} AND {}",
+            key_name(expr, keys)?,
+            if *not_between != negated { "NOT " } else { "" },
+            literal(low)?,
+            literal(high)?
+        )),
         Expr::Like(Like {
-            negated: false,
+            negated: not_like,
             expr,
             pattern,
             escape_char: None,
             case_insensitive: false,
         }) => Some(format!(
-            "{} LIKE {}",
+            "{} {}LIKE {}",
             key_name(expr, keys)?,
+            if *not_like != negated { "NOT " } else { "" },
             literal(pattern)?
         )),
         _ => None,
@@ -204,7 +198,16 @@ mod tests {
         );
         assert_eq!(
             to_glue_expression(&[not], KEYS).unwrap(),
-            "NOT (region = 'LATAM')"
+            "region <> 'LATAM'"
+        );
+        let not_either = Expr::Not(Box::new(
+            col("region")
+                .in_list(vec![lit("EMEA")], false)
+                .or(col("hour").between(lit(1i32), lit(3i32))),
+        ));
+        assert_eq!(
+            to_glue_expression(&[not_either], KEYS).unwrap(),
+            "(region NOT IN ('EMEA') AND hour NOT BETWEEN 1 AND 3)"
         );
     }
 

@@ -2,32 +2,45 @@
 //! read them. Metadata questions (listing, column types, comments) are answered from catalog
 //! entries alone; a table's files or Delta log are opened only when a query reads it.
 
+pub mod backend;
 pub mod fixtures;
 pub mod glue_expression;
 pub mod glue_model;
 pub mod glue_types;
+mod injected;
+mod metadata;
+mod partitions;
 pub mod projection;
 mod provider;
 mod tables;
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
-use datafusion::error::{DataFusionError, Result};
-use tokio::sync::OnceCell;
+use datafusion::error::Result;
+use moka::future::Cache;
+use tokio::sync::{Mutex, OnceCell};
 
-use self::fixtures::FixtureCatalog;
-use self::glue_model::Table;
+use self::backend::{CatalogBackend, CatalogError};
+use self::glue_model::{Table, TableFormat};
+use self::metadata::Metadata;
+use self::partitions::PartitionFetcher;
 pub use self::provider::LakeCatalogProvider;
+use self::tables::OpenContext;
+use crate::scan::listing::ListingCache;
+use crate::scan::stores::ObjectStores;
 
 /// The name clients connect to (`dbname=lake`) and DataFusion's catalog name.
 pub const DATABASE_NAME: &str = "lake";
 
 /// Schemas that always exist, as in PostgreSQL: the default search path points at `public`.
 pub const PUBLIC_SCHEMA: &str = "public";
+
+/// After a failed refresh, the catalog is not asked again for this long.
+const RETRY_AFTER: Duration = Duration::from_secs(2);
 
 /// A table as the catalog describes it, with its Arrow schema resolved from the Glue types.
 #[derive(Debug)]
@@ -37,60 +50,150 @@ pub struct TableEntry {
     pub schema: SchemaRef,
     /// Column comments by column name.
     pub column_comments: HashMap<String, String>,
+    /// The opened provider of a Parquet/CSV/JSON table (Delta snapshots are cached apart).
     provider: OnceCell<Arc<dyn TableProvider>>,
 }
 
-/// The shared catalog of one gateway: metadata plus lazily opened table providers.
+impl TableEntry {
+    /// `database.table`, as messages name it.
+    pub fn qualified_name(&self) -> String {
+        format!("{}.{}", self.glue.database_name, self.glue.name)
+    }
+
+    fn location(&self) -> Result<&str, CatalogError> {
+        self.glue
+            .storage_descriptor
+            .location
+            .as_deref()
+            .ok_or_else(|| self.bad("the catalog entry has no Location".into()))
+    }
+
+    fn bad(&self, problem: String) -> CatalogError {
+        CatalogError::BadTable {
+            table: self.qualified_name(),
+            problem,
+        }
+    }
+}
+
+/// How long catalog answers are reused.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    /// Databases, tables, partitions and Delta snapshots.
+    pub ttl: Duration,
+    /// How long expired metadata is still served while the catalog cannot be reached.
+    pub max_stale: Duration,
+    /// File listings of partitions.
+    pub listing_ttl: Duration,
+}
+
+/// The shared catalog of one gateway: metadata from a backend plus opened table providers.
 #[derive(Debug)]
 pub struct LakeCatalog {
-    lake_root: PathBuf,
-    listing_ttl: std::time::Duration,
-    schemas: Vec<String>,
-    tables: HashMap<(String, String), Arc<TableEntry>>,
-    partitions: BTreeMap<(String, String), Vec<glue_model::Partition>>,
+    backend: Arc<dyn CatalogBackend>,
+    open: OpenContext,
+    delta: Cache<String, Arc<dyn TableProvider>>,
+    settings: CacheSettings,
+    metadata: RwLock<Arc<Metadata>>,
+    /// Held while refreshing (one refresh at a time); remembers the last failure.
+    refresh: Mutex<Option<(Instant, CatalogError)>>,
 }
 
 impl LakeCatalog {
-    /// Builds the catalog from fixtures. A column type that cannot be read is an error naming
-    /// the table and column, so a bad catalog fails at start rather than at query time.
-    pub fn from_fixtures(fixtures: FixtureCatalog, lake_root: PathBuf) -> Result<Self, String> {
-        let mut schemas: Vec<String> = fixtures.databases.iter().map(|d| d.name.clone()).collect();
-        schemas.push(PUBLIC_SCHEMA.to_owned());
-        schemas.sort();
-        schemas.dedup();
-        let mut partitions = fixtures.partitions;
-        let mut tables = HashMap::new();
-        for (key, table) in fixtures.tables {
-            // Projected partitions are computed once, here, instead of being listed.
-            let projected = projection::projected_partitions(&table)
-                .map_err(|e| format!("table {}.{}: {e}", key.0, key.1))?;
-            if let Some(projected) = projected {
-                partitions.insert(key.clone(), projected);
-            }
-            tables.insert(key, Arc::new(table_entry(table)?));
-        }
+    /// Loads the catalog; failing to reach it at start is an error for the operator.
+    pub async fn load(
+        backend: Arc<dyn CatalogBackend>,
+        stores: Arc<ObjectStores>,
+        settings: CacheSettings,
+    ) -> Result<Self, String> {
+        let metadata = Metadata::load(backend.as_ref(), None)
+            .await
+            .map_err(|e| format!("cannot load the catalog: {e}: {}", e.log_detail()))?;
+        let open = OpenContext {
+            fetcher: PartitionFetcher::new(Arc::clone(&backend), Arc::clone(&stores), settings.ttl),
+            stores,
+            listings: Arc::new(ListingCache::new(settings.listing_ttl)),
+        };
+        let delta = Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(settings.ttl.max(Duration::from_millis(1)))
+            .build();
         Ok(Self {
-            lake_root,
-            listing_ttl: std::time::Duration::from_secs(30),
-            schemas,
-            tables,
-            partitions,
+            backend,
+            open,
+            delta,
+            settings,
+            metadata: RwLock::new(Arc::new(metadata)),
+            refresh: Mutex::new(None),
         })
     }
 
-    /// How long file listings of partitions are reused (0: list on every query).
-    pub fn with_listing_ttl(mut self, ttl: std::time::Duration) -> Self {
-        self.listing_ttl = ttl;
-        self
+    /// "Glue" or "fixtures".
+    pub fn backend_kind(&self) -> &'static str {
+        self.backend.kind()
     }
 
-    pub fn schema_names(&self) -> &[String] {
-        &self.schemas
+    fn snapshot(&self) -> Arc<Metadata> {
+        Arc::clone(&self.metadata.read().expect("catalog metadata"))
+    }
+
+    /// Reloads databases and tables once their TTL has passed. While the catalog cannot be
+    /// reached, the old snapshot is served for `max_stale`; after that statements fail with a
+    /// clear error instead of waiting.
+    pub async fn refresh_if_stale(&self) -> Result<(), CatalogError> {
+        if self.snapshot().loaded.elapsed() < self.settings.ttl {
+            return Ok(());
+        }
+        let mut last_failure = self.refresh.lock().await;
+        let current = self.snapshot();
+        if current.loaded.elapsed() < self.settings.ttl {
+            return Ok(());
+        }
+        if let Some((at, error)) = last_failure.as_ref() {
+            if at.elapsed() < RETRY_AFTER {
+                return self.serve_stale(&current, error.clone());
+            }
+        }
+        match Metadata::load(self.backend.as_ref(), Some(&current)).await {
+            Ok(fresh) => {
+                *self.metadata.write().expect("catalog metadata") = Arc::new(fresh);
+                *last_failure = None;
+                Ok(())
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, detail = error.log_detail(), "catalog refresh failed");
+                *last_failure = Some((Instant::now(), error.clone()));
+                self.serve_stale(&current, error)
+            }
+        }
+    }
+
+    /// Whether the snapshot may be used: refreshed, or stale for less than `max_stale`; else the
+    /// error of the last refresh. Statements refresh before planning (`refresh_if_stale`), so
+    /// table lookups only check, and a TTL of 0 costs one catalog round trip per statement.
+    async fn ensure_usable(&self) -> Result<(), CatalogError> {
+        let last_failure = self.refresh.lock().await;
+        match last_failure.as_ref() {
+            Some((_, error)) => self.serve_stale(&self.snapshot(), error.clone()),
+            None => Ok(()),
+        }
+    }
+
+    fn serve_stale(&self, current: &Metadata, error: CatalogError) -> Result<(), CatalogError> {
+        match current.loaded.elapsed() < self.settings.ttl + self.settings.max_stale {
+            true => Ok(()),
+            false => Err(error),
+        }
+    }
+
+    pub fn schema_names(&self) -> Vec<String> {
+        self.snapshot().schemas.clone()
     }
 
     /// Tables of one schema, sorted.
     pub fn table_names(&self, schema: &str) -> Vec<String> {
         let mut names: Vec<String> = self
+            .snapshot()
             .tables
             .keys()
             .filter(|(s, _)| s == schema)
@@ -101,72 +204,50 @@ impl LakeCatalog {
     }
 
     pub fn table(&self, schema: &str, table: &str) -> Option<Arc<TableEntry>> {
-        self.tables
+        self.snapshot()
+            .tables
             .get(&(schema.to_owned(), table.to_owned()))
             .cloned()
     }
 
-    /// The provider that reads a table, opened on first use and shared by all sessions.
+    /// The provider that reads a table, shared by all sessions.
     pub async fn provider(
         &self,
         schema: &str,
         table: &str,
     ) -> Result<Option<Arc<dyn TableProvider>>> {
+        self.ensure_usable()
+            .await
+            .map_err(CatalogError::into_datafusion)?;
+        let key = (schema.to_owned(), table.to_owned());
+        if let Some(problem) = self.snapshot().broken.get(&key) {
+            let table = format!("{schema}.{table}");
+            let problem = problem.clone();
+            return Err(CatalogError::BadTable { table, problem }.into_datafusion());
+        }
         let Some(entry) = self.table(schema, table) else {
             return Ok(None);
         };
-        let partitions = self
-            .partitions
-            .get(&(schema.to_owned(), table.to_owned()))
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let provider = entry
-            .provider
-            .get_or_try_init(|| tables::open(&entry, partitions, &self.lake_root, self.listing_ttl))
-            .await?;
-        Ok(Some(Arc::clone(provider)))
+        self.open(&entry)
+            .await
+            .map(Some)
+            .map_err(CatalogError::into_datafusion)
     }
-}
 
-fn table_entry(glue: Table) -> Result<TableEntry, String> {
-    let name = format!("{}.{}", glue.database_name, glue.name);
-    let columns = glue
-        .storage_descriptor
-        .columns
-        .iter()
-        .chain(&glue.partition_keys);
-    let mut fields = Vec::new();
-    let mut column_comments = HashMap::new();
-    for column in columns {
-        let ty = glue_types::parse_glue_type(&column.type_name).map_err(|e| {
-            format!(
-                "table {name}, column {}: cannot read type {:?}: {e}",
-                column.name, column.type_name
-            )
-        })?;
-        fields.push(Field::new(&column.name, ty, true));
-        if let Some(comment) = &column.comment {
-            column_comments.insert(column.name.clone(), comment.clone());
+    async fn open(&self, entry: &Arc<TableEntry>) -> Result<Arc<dyn TableProvider>, CatalogError> {
+        if entry.glue.format() == Some(TableFormat::Delta) {
+            let location = entry.location()?.to_owned();
+            let stores = &self.open.stores;
+            return self
+                .delta
+                .try_get_with(location, tables::open_delta(entry, stores))
+                .await
+                .map_err(|e| (*e).clone());
         }
+        entry
+            .provider
+            .get_or_try_init(|| async { tables::open_files(entry, &self.open) })
+            .await
+            .cloned()
     }
-    if glue.format().is_none() {
-        return Err(format!(
-            "table {name}: cannot tell its format from the catalog entry"
-        ));
-    }
-    let schema = Arc::new(Schema::new(fields));
-    Ok(TableEntry {
-        glue,
-        schema,
-        column_comments,
-        provider: OnceCell::new(),
-    })
-}
-
-/// A catalog-level error about a table (its location, format or files).
-pub(crate) fn table_error(entry: &TableEntry, message: impl std::fmt::Display) -> DataFusionError {
-    DataFusionError::Execution(format!(
-        "table {}.{}: {message}",
-        entry.glue.database_name, entry.glue.name
-    ))
 }

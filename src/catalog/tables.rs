@@ -1,146 +1,134 @@
 //! From a catalog entry to the provider that reads the table: Delta tables through deltalake,
-//! Parquet/CSV/JSON through [`PartitionedTable`] with the catalog's partitions.
+//! Parquet/CSV/JSON through [`PartitionedTable`] with the catalog's (or projected) partitions.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{FieldRef, Schema};
 use datafusion::catalog::TableProvider;
-use datafusion::common::ScalarValue;
-use datafusion::error::Result;
-use datafusion::execution::object_store::ObjectStoreUrl;
-use object_store::path::Path as ObjectPath;
 
-use super::glue_model::{Partition, TableFormat};
-use super::{table_error, TableEntry};
+use super::backend::CatalogError;
+use super::glue_model::TableFormat;
+use super::injected::InjectedPartitions;
+use super::partitions::{CatalogPartitions, PartitionFetcher, ProjectedPartitions, TableKeys};
+use super::TableEntry;
 use crate::scan::listing::ListingCache;
-use crate::scan::partitioned::{FileKind, PartitionLocation, PartitionedTable};
+use crate::scan::partitioned::{
+    FileKind, PartitionLocation, PartitionSource, PartitionedTable, SingleLocation,
+};
+use crate::scan::stores::ObjectStores;
 
-/// Opens the provider for one table.
-pub(super) async fn open(
+/// What opening a table needs from the catalog.
+#[derive(Debug, Clone)]
+pub(super) struct OpenContext {
+    pub stores: Arc<ObjectStores>,
+    pub fetcher: PartitionFetcher,
+    pub listings: Arc<ListingCache>,
+}
+
+/// Opens a Delta table's latest snapshot.
+pub(super) async fn open_delta(
     entry: &TableEntry,
-    partitions: &[Partition],
-    lake_root: &Path,
-    listing_ttl: std::time::Duration,
-) -> Result<Arc<dyn TableProvider>> {
-    let location = entry
-        .glue
-        .storage_descriptor
-        .location
-        .as_deref()
-        .ok_or_else(|| table_error(entry, "the catalog entry has no Location"))?;
-    let format = entry
-        .glue
-        .format()
-        .ok_or_else(|| table_error(entry, "unknown format"))?;
-    let kind = match format {
-        TableFormat::Delta => {
-            let dir = local_dir(entry, lake_root, location)?;
-            return crate::scan::delta::open(&dir)
-                .await
-                .map_err(|e| table_error(entry, e));
-        }
-        TableFormat::Parquet => FileKind::Parquet,
-        TableFormat::Json => FileKind::Json,
-        TableFormat::Csv => csv_kind(entry),
+    stores: &ObjectStores,
+) -> Result<Arc<dyn TableProvider>, CatalogError> {
+    let location = stores
+        .resolve(entry.location()?)
+        .map_err(|e| entry.bad(format!("its location is not usable: {e}")))?;
+    let table = crate::scan::delta::open(entry.qualified_name(), stores, &location)
+        .await
+        .map_err(|detail| CatalogError::Missing {
+            table: entry.qualified_name(),
+            problem: "no readable Delta log at its location".to_owned(),
+            detail,
+        })?;
+    Ok(Arc::new(table))
+}
+
+/// Opens a Parquet, CSV or JSON table.
+pub(super) fn open_files(
+    entry: &TableEntry,
+    context: &OpenContext,
+) -> Result<Arc<dyn TableProvider>, CatalogError> {
+    let kind = match entry.glue.format() {
+        Some(TableFormat::Parquet) => FileKind::Parquet,
+        Some(TableFormat::Json) => FileKind::Json,
+        Some(TableFormat::Csv) => csv_kind(entry),
+        Some(TableFormat::Delta) | None => return Err(entry.bad("unknown file format".into())),
     };
     let key_count = entry.glue.partition_keys.len();
     let data_count = entry.schema.fields().len() - key_count;
     let file_schema = Arc::new(Schema::new(entry.schema.fields()[..data_count].to_vec()));
     let key_fields: Vec<FieldRef> = entry.schema.fields()[data_count..].to_vec();
-    let locations = if key_count == 0 {
-        vec![partition_location(entry, lake_root, location, vec![])?]
-    } else {
-        partitions
-            .iter()
-            .map(|p| partition_values(entry, &key_fields, p, lake_root))
-            .collect::<Result<Vec<_>>>()?
-    };
-    let listings = Arc::new(ListingCache::new(listing_ttl));
+    let source = partition_source(entry, context, key_fields.clone())?;
     Ok(Arc::new(PartitionedTable::new(
+        entry.qualified_name(),
         file_schema,
         key_fields,
         kind,
-        locations,
-        listings,
+        source,
+        Arc::clone(&context.listings),
     )))
 }
 
+fn partition_source(
+    entry: &TableEntry,
+    context: &OpenContext,
+    fields: Vec<FieldRef>,
+) -> Result<Arc<dyn PartitionSource>, CatalogError> {
+    if fields.is_empty() {
+        let location = context
+            .stores
+            .resolve(entry.location()?)
+            .map_err(|e| entry.bad(format!("its location is not usable: {e}")))?;
+        return Ok(Arc::new(SingleLocation(Arc::new(vec![
+            PartitionLocation {
+                store: location.store,
+                prefix: location.prefix,
+                values: Vec::new(),
+            },
+        ]))));
+    }
+    let keys = TableKeys {
+        database: entry.glue.database_name.clone(),
+        table: entry.glue.name.clone(),
+        fields,
+    };
+    let injected = super::projection::injected_keys(&entry.glue);
+    if !injected.is_empty() {
+        return Ok(Arc::new(InjectedPartitions {
+            table: entry.glue.clone(),
+            keys,
+            injected,
+            stores: Arc::clone(&context.stores),
+        }));
+    }
+    // Projected partitions are computed once per table version instead of being fetched.
+    match super::projection::projected_partitions(&entry.glue).map_err(|e| entry.bad(e))? {
+        Some(projected) => {
+            let locations = keys.locations(&context.stores, &projected)?;
+            Ok(Arc::new(ProjectedPartitions(Arc::new(locations))))
+        }
+        None => Ok(Arc::new(CatalogPartitions {
+            fetcher: context.fetcher.clone(),
+            keys,
+        })),
+    }
+}
+
+/// CSV options from the SerDe: delimiter (`field.delim` / `separatorChar`), quote
+/// (`quoteChar`), and whether a header line is skipped (`skip.header.line.count`).
 fn csv_kind(entry: &TableEntry) -> FileKind {
-    let delimiter = entry
-        .glue
-        .serde_param("field.delim")
-        .and_then(|d| d.bytes().next())
-        .unwrap_or(b',');
+    let first_byte = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| entry.glue.serde_param(k))
+            .and_then(|d| d.bytes().next())
+    };
     let skip = entry
         .glue
         .serde_param("skip.header.line.count")
         .unwrap_or("0");
     FileKind::Csv {
-        delimiter,
+        delimiter: first_byte(&["field.delim", "separatorChar"]).unwrap_or(b','),
+        quote: first_byte(&["quoteChar"]).unwrap_or(b'"'),
         has_header: skip.trim() != "0",
     }
-}
-
-fn partition_values(
-    entry: &TableEntry,
-    key_fields: &[FieldRef],
-    partition: &Partition,
-    lake_root: &Path,
-) -> Result<PartitionLocation> {
-    if partition.values.len() != key_fields.len() {
-        return Err(table_error(
-            entry,
-            "a partition's values do not match the partition keys",
-        ));
-    }
-    let values = key_fields
-        .iter()
-        .zip(&partition.values)
-        .map(|(field, value)| {
-            ScalarValue::try_from_string(value.clone(), field.data_type()).map_err(|_| {
-                table_error(
-                    entry,
-                    format!(
-                        "partition value {value:?} is not a valid {}",
-                        field.data_type()
-                    ),
-                )
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let location = partition
-        .storage_descriptor
-        .location
-        .as_deref()
-        .ok_or_else(|| table_error(entry, "a partition has no Location"))?;
-    partition_location(entry, lake_root, location, values)
-}
-
-fn partition_location(
-    entry: &TableEntry,
-    lake_root: &Path,
-    location: &str,
-    values: Vec<ScalarValue>,
-) -> Result<PartitionLocation> {
-    let dir = local_dir(entry, lake_root, location)?;
-    let prefix = ObjectPath::from_absolute_path(&dir)
-        .map_err(|e| table_error(entry, format!("invalid location: {e}")))?;
-    Ok(PartitionLocation {
-        store: ObjectStoreUrl::local_filesystem(),
-        prefix,
-        values,
-    })
-}
-
-/// A location relative to the lake root. Object-store URLs arrive with the Glue backend.
-fn local_dir(entry: &TableEntry, lake_root: &Path, location: &str) -> Result<std::path::PathBuf> {
-    if location.contains("://") {
-        return Err(table_error(
-            entry,
-            "locations with a URL scheme need the Glue/S3 backend",
-        ));
-    }
-    let root = std::path::absolute(lake_root).map_err(|e| table_error(entry, e))?;
-    Ok(root.join(location.trim_start_matches('/')))
 }

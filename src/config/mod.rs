@@ -16,6 +16,7 @@ pub struct Config {
     pub catalog: CatalogConfig,
     pub auth: AuthConfig,
     pub engine: EngineConfig,
+    pub storage: StorageConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -40,12 +41,94 @@ pub struct LakeConfig {
     pub root: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Which catalog backend serves metadata.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum CatalogKind {
+    /// Glue API JSON files: the embedded demo catalog, or `catalog.fixtures`.
+    #[default]
+    Fixtures,
+    /// The AWS Glue Data Catalog (or a Glue-compatible endpoint).
+    Glue,
+}
+
+impl std::str::FromStr for CatalogKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "fixtures" => Ok(CatalogKind::Fixtures),
+            "glue" => Ok(CatalogKind::Glue),
+            _ => Err("expected \"fixtures\" or \"glue\"".to_owned()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CatalogConfig {
+    pub kind: CatalogKind,
     /// Directory with Glue-shaped JSON (databases.json, tables/, partitions/).
     /// Default: the demo catalog compiled into the binary.
     pub fixtures: Option<PathBuf>,
+    /// Seconds databases, tables, partitions and Delta snapshots are reused.
+    pub cache_seconds: u64,
+    /// Seconds expired metadata is still served while the catalog cannot be reached.
+    pub max_stale_seconds: u64,
+    pub glue: GlueConfig,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        Self {
+            kind: CatalogKind::Fixtures,
+            fixtures: None,
+            cache_seconds: 60,
+            max_stale_seconds: 0,
+            glue: GlueConfig::default(),
+        }
+    }
+}
+
+/// Glue settings; anything unset comes from the AWS environment (`AWS_REGION`,
+/// `AWS_ENDPOINT_URL_GLUE`, credentials chain).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GlueConfig {
+    pub region: Option<String>,
+    pub endpoint: Option<String>,
+    pub catalog_id: Option<String>,
+    /// Upper bound for one catalog call, retries included.
+    pub timeout_seconds: u64,
+}
+
+impl Default for GlueConfig {
+    fn default() -> Self {
+        Self {
+            region: None,
+            endpoint: None,
+            catalog_id: None,
+            timeout_seconds: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    pub s3: S3Config,
+}
+
+/// S3 settings on top of the AWS environment (`AWS_ENDPOINT_URL_S3`, `AWS_REGION`,
+/// `AWS_ALLOW_HTTP`, credentials).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Config {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// Allow plain-HTTP endpoints (local S3-compatible servers).
+    pub allow_http: Option<bool>,
+    /// `false`: path-style requests (`endpoint/bucket/key`), as most S3-compatible servers want.
+    pub virtual_hosted_style: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -98,6 +181,12 @@ impl Config {
         }
         if let Some(v) = var("LAKEGATE_LAKE_ROOT") {
             self.lake.root = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("LAKEGATE_CATALOG") {
+            self.catalog.kind = parse_env("LAKEGATE_CATALOG", &v)?;
+        }
+        if let Some(v) = var("LAKEGATE_CATALOG_CACHE_SECONDS") {
+            self.catalog.cache_seconds = parse_env("LAKEGATE_CATALOG_CACHE_SECONDS", &v)?;
         }
         if let Some(v) = var("LAKEGATE_CATALOG_FIXTURES") {
             self.catalog.fixtures = Some(PathBuf::from(v));

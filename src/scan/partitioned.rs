@@ -27,12 +27,18 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
 
 use super::listing::ListingCache;
+use super::report::{self, PartitionCounts, TableScan};
+use crate::catalog::backend::CatalogError;
 
 /// How the files of a table are decoded.
 #[derive(Debug, Clone)]
 pub enum FileKind {
     Parquet,
-    Csv { delimiter: u8, has_header: bool },
+    Csv {
+        delimiter: u8,
+        quote: u8,
+        has_header: bool,
+    },
     Json,
 }
 
@@ -45,14 +51,47 @@ pub struct PartitionLocation {
     pub values: Vec<ScalarValue>,
 }
 
+/// The partitions a scan may read, as the catalog returned them for its partition filters.
+#[derive(Debug, Clone)]
+pub struct Candidates {
+    /// A superset of the matching partitions; the scan re-checks each one.
+    pub partitions: Arc<Vec<PartitionLocation>>,
+    /// All partitions of the table, when known without fetching them all.
+    pub total: Option<usize>,
+}
+
+/// Where a table's partitions come from: the catalog (filtered by a GetPartitions expression),
+/// Athena partition projection, or a single location for an unpartitioned table.
+#[async_trait]
+pub trait PartitionSource: std::fmt::Debug + Send + Sync {
+    /// Candidate partitions for `filters`, each of which uses only partition keys.
+    async fn candidates(&self, filters: &[Expr]) -> Result<Candidates>;
+}
+
+/// An unpartitioned table: one location.
+#[derive(Debug)]
+pub struct SingleLocation(pub Arc<Vec<PartitionLocation>>);
+
+#[async_trait]
+impl PartitionSource for SingleLocation {
+    async fn candidates(&self, _filters: &[Expr]) -> Result<Candidates> {
+        Ok(Candidates {
+            partitions: Arc::clone(&self.0),
+            total: None,
+        })
+    }
+}
+
 /// A table read from files under catalog-provided partition locations.
 #[derive(Debug)]
 pub struct PartitionedTable {
+    /// `database.table`, for the scan report.
+    name: String,
     file_schema: SchemaRef,
     partition_fields: Vec<FieldRef>,
     table_schema: SchemaRef,
     kind: FileKind,
-    partitions: Vec<PartitionLocation>,
+    source: Arc<dyn PartitionSource>,
     listings: Arc<ListingCache>,
 }
 
@@ -61,10 +100,11 @@ const LIST_CONCURRENCY: usize = 32;
 
 impl PartitionedTable {
     pub fn new(
+        name: String,
         file_schema: SchemaRef,
         partition_fields: Vec<FieldRef>,
         kind: FileKind,
-        partitions: Vec<PartitionLocation>,
+        source: Arc<dyn PartitionSource>,
         listings: Arc<ListingCache>,
     ) -> Self {
         let fields = file_schema
@@ -74,11 +114,12 @@ impl PartitionedTable {
             .chain(partition_fields.iter().cloned());
         let table_schema = Arc::new(Schema::new(fields.collect::<Vec<_>>()));
         Self {
+            name,
             file_schema,
             partition_fields,
             table_schema,
             kind,
-            partitions,
+            source,
             listings,
         }
     }
@@ -90,27 +131,30 @@ impl PartitionedTable {
             .collect()
     }
 
-    /// The partitions whose values satisfy every filter that uses only partition keys.
-    fn select_partitions(
-        &self,
-        state: &dyn Session,
-        filters: &[Expr],
-    ) -> Result<Vec<&PartitionLocation>> {
+    /// The filters that use partition keys only.
+    fn partition_filters(&self, filters: &[Expr]) -> Vec<Expr> {
         let names = self.partition_names();
-        let applicable: Vec<Expr> = filters
+        filters
             .iter()
             .filter(|e| !names.is_empty() && expr_applicable_for_cols(&names, e))
             .cloned()
-            .collect();
-        let Some(predicate) = conjunction(applicable) else {
-            return Ok(self.partitions.iter().collect());
+            .collect()
+    }
+
+    /// The candidates whose values satisfy every partition filter.
+    fn select_partitions<'a>(
+        &self,
+        state: &dyn Session,
+        candidates: &'a [PartitionLocation],
+        partition_filters: Vec<Expr>,
+    ) -> Result<Vec<&'a PartitionLocation>> {
+        let Some(predicate) = conjunction(partition_filters) else {
+            return Ok(candidates.iter().collect());
         };
         // Evaluate the predicate once over a batch with one row per partition.
         let schema = Arc::new(Schema::new(self.partition_fields.clone()));
         let columns = (0..self.partition_fields.len())
-            .map(|i| {
-                ScalarValue::iter_to_array(self.partitions.iter().map(|p| p.values[i].clone()))
-            })
+            .map(|i| ScalarValue::iter_to_array(candidates.iter().map(|p| p.values[i].clone())))
             .collect::<Result<Vec<ArrayRef>>>()?;
         let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
         let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
@@ -124,8 +168,7 @@ impl PartitionedTable {
                     "partition predicate is not boolean".into(),
                 )
             })?;
-        Ok(self
-            .partitions
+        Ok(candidates
             .iter()
             .enumerate()
             .filter(|(i, _)| keep.is_valid(*i) && keep.value(*i))
@@ -140,11 +183,13 @@ impl PartitionedTable {
             ),
             FileKind::Csv {
                 delimiter,
+                quote,
                 has_header,
             } => Arc::new(
                 CsvFormat::default()
                     .with_has_header(*has_header)
-                    .with_delimiter(*delimiter),
+                    .with_delimiter(*delimiter)
+                    .with_quote(*quote),
             ),
             FileKind::Json => Arc::new(JsonFormat::default()),
         }
@@ -185,12 +230,57 @@ impl TableProvider for PartitionedTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let selected: Vec<PartitionLocation> = self
-            .select_partitions(state, filters)?
-            .into_iter()
-            .cloned()
-            .collect();
-        let listed: Vec<Vec<PartitionedFile>> = futures::stream::iter(selected)
+        let partition_filters = self.partition_filters(filters);
+        let candidates = self.source.candidates(&partition_filters).await?;
+        let selected = self.select_partitions(state, &candidates.partitions, partition_filters)?;
+        let matched = selected.len();
+        let files = self.list_files(state, selected).await?;
+        report::record(
+            state,
+            TableScan {
+                table: self.name.clone(),
+                partitions: (!self.partition_fields.is_empty()).then_some(PartitionCounts {
+                    matched,
+                    fetched: candidates.partitions.len(),
+                    total: candidates.total,
+                }),
+                files: files.len(),
+                files_total: None,
+                bytes: files.iter().map(|f| f.object_meta.size).sum(),
+            },
+        );
+        let Some(store) = candidates.partitions.first().map(|p| p.store.clone()) else {
+            return self.empty(projection);
+        };
+        if files.is_empty() {
+            return self.empty(projection);
+        }
+        let format = self.format(state);
+        let table_schema = TableSchema::builder(Arc::clone(&self.file_schema))
+            .with_table_partition_cols(self.partition_fields.clone())
+            .build();
+        let source = format.file_source(table_schema);
+        let groups = FileGroup::new(files).split_files(state.config().target_partitions());
+        let config = FileScanConfigBuilder::new(store, source)
+            .with_file_groups(groups)
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .build();
+        format.create_physical_plan(state, config).await
+    }
+}
+
+impl PartitionedTable {
+    /// The data files of the selected partitions, listed concurrently (and cached).
+    async fn list_files(
+        &self,
+        state: &dyn Session,
+        selected: Vec<&PartitionLocation>,
+    ) -> Result<Vec<PartitionedFile>> {
+        // Owned partitions: a stream of borrowed ones trips a higher-ranked lifetime check in
+        // the async trait method that awaits it.
+        let owned: Vec<PartitionLocation> = selected.into_iter().cloned().collect();
+        let listed: Vec<Vec<PartitionedFile>> = futures::stream::iter(owned)
             .map(|p| async move {
                 let files = self.listings.files(state, &p).await?;
                 Ok::<_, datafusion::error::DataFusionError>(
@@ -205,31 +295,20 @@ impl TableProvider for PartitionedTable {
             })
             .buffered(LIST_CONCURRENCY)
             .try_collect()
-            .await?;
-        let files: Vec<PartitionedFile> = listed.into_iter().flatten().collect();
-        let Some(first) = self.partitions.first() else {
-            return Ok(Arc::new(EmptyExec::new(project_schema(
-                &self.table_schema,
-                projection,
-            )?)));
-        };
-        if files.is_empty() {
-            return Ok(Arc::new(EmptyExec::new(project_schema(
-                &self.table_schema,
-                projection,
-            )?)));
-        }
-        let format = self.format(state);
-        let table_schema = TableSchema::builder(Arc::clone(&self.file_schema))
-            .with_table_partition_cols(self.partition_fields.clone())
-            .build();
-        let source = format.file_source(table_schema);
-        let groups = FileGroup::new(files).split_files(state.config().target_partitions());
-        let config = FileScanConfigBuilder::new(first.store.clone(), source)
-            .with_file_groups(groups)
-            .with_projection_indices(projection.cloned())?
-            .with_limit(limit)
-            .build();
-        format.create_physical_plan(state, config).await
+            .await
+            .map_err(|e| {
+                CatalogError::Unreadable {
+                    table: self.name.clone(),
+                    problem: "its partitions' files cannot be listed".to_owned(),
+                    detail: e.to_string(),
+                }
+                .into_datafusion()
+            })?;
+        Ok(listed.into_iter().flatten().collect())
+    }
+
+    fn empty(&self, projection: Option<&Vec<usize>>) -> Result<Arc<dyn ExecutionPlan>> {
+        let schema = project_schema(&self.table_schema, projection)?;
+        Ok(Arc::new(EmptyExec::new(schema)))
     }
 }

@@ -6,6 +6,7 @@ mod handlers;
 pub mod telemetry;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
@@ -13,10 +14,12 @@ use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use tokio::net::TcpListener;
 
 use crate::auth::Users;
-use crate::catalog::fixtures::FixtureCatalog;
-use crate::catalog::LakeCatalog;
-use crate::config::Config;
+use crate::catalog::backend::{CatalogBackend, FixtureBackend, GlueBackend, GlueSettings};
+use crate::catalog::fixtures::FixtureFiles;
+use crate::catalog::{CacheSettings, LakeCatalog};
+use crate::config::{CatalogKind, Config};
 use crate::pgcatalog::PgCatalog;
+use crate::scan::stores::{ObjectStores, S3Settings};
 pub use cancel::{CancelRegistration, CancelRegistry};
 pub use handlers::ConnectionHandlers;
 
@@ -37,26 +40,25 @@ impl Gateway {
     /// missing.
     pub async fn build(config: &Config) -> Result<Arc<Self>, String> {
         let root = config.lake_root()?;
-        let fixtures = match &config.catalog.fixtures {
-            Some(dir) => FixtureCatalog::from_dir(dir)?,
-            None => {
-                ensure_demo_lake(&root).await?;
-                FixtureCatalog::embedded()?
-            }
-        };
         let users = Arc::new(match &config.auth.users_file {
             Some(path) => Users::from_file(path)?,
             None => Users::demo()?,
         });
-        let listing_ttl = std::time::Duration::from_secs(config.engine.listing_cache_seconds);
-        let lake =
-            Arc::new(LakeCatalog::from_fixtures(fixtures, root)?.with_listing_ttl(listing_ttl));
+        let runtime = runtime_env(config)?;
+        let stores = Arc::new(ObjectStores::new(
+            Arc::clone(&runtime),
+            &root,
+            s3_settings(config),
+        )?);
+        let backend = catalog_backend(config, &root).await?;
+        let lake = Arc::new(LakeCatalog::load(backend, stores, cache_settings(config)).await?);
+        tracing::info!(catalog = lake.backend_kind(), "catalog loaded");
         let pg_catalog = Arc::new(PgCatalog::new(Arc::clone(&lake), Arc::clone(&users))?);
         let gateway = Arc::new(Self {
             lake,
             pg_catalog,
             users,
-            runtime: runtime_env(config)?,
+            runtime,
             cancels: Arc::default(),
             target_partitions: config.engine.target_partitions.unwrap_or_else(num_cpus),
         });
@@ -67,6 +69,51 @@ impl Gateway {
             .await
             .map_err(|e| format!("cannot build pg_catalog: {e}"))?;
         Ok(gateway)
+    }
+}
+
+/// The configured catalog backend. The embedded demo catalog comes with its lake, which is
+/// generated on first start.
+async fn catalog_backend(
+    config: &Config,
+    root: &std::path::Path,
+) -> Result<Arc<dyn CatalogBackend>, String> {
+    let catalog = &config.catalog;
+    Ok(match (catalog.kind, &catalog.fixtures) {
+        (CatalogKind::Glue, _) => {
+            let settings = GlueSettings {
+                region: catalog.glue.region.clone(),
+                endpoint: catalog.glue.endpoint.clone(),
+                catalog_id: catalog.glue.catalog_id.clone(),
+                timeout: Duration::from_secs(catalog.glue.timeout_seconds.max(1)),
+            };
+            Arc::new(GlueBackend::connect(&settings).await)
+        }
+        (CatalogKind::Fixtures, Some(dir)) => {
+            Arc::new(FixtureBackend::new(FixtureFiles::Dir(dir.clone())))
+        }
+        (CatalogKind::Fixtures, None) => {
+            ensure_demo_lake(root).await?;
+            Arc::new(FixtureBackend::new(FixtureFiles::Embedded))
+        }
+    })
+}
+
+fn cache_settings(config: &Config) -> CacheSettings {
+    CacheSettings {
+        ttl: Duration::from_secs(config.catalog.cache_seconds),
+        max_stale: Duration::from_secs(config.catalog.max_stale_seconds),
+        listing_ttl: Duration::from_secs(config.engine.listing_cache_seconds),
+    }
+}
+
+fn s3_settings(config: &Config) -> S3Settings {
+    let s3 = &config.storage.s3;
+    S3Settings {
+        endpoint: s3.endpoint.clone(),
+        region: s3.region.clone(),
+        allow_http: s3.allow_http,
+        virtual_hosted_style: s3.virtual_hosted_style,
     }
 }
 

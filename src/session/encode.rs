@@ -7,9 +7,11 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringBuilder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::json::writer::{make_encoder, EncoderOptions};
 use datafusion::error::Result;
 use pgwire::api::portal::Format;
 use pgwire::api::results::FieldInfo;
@@ -29,6 +31,9 @@ fn wire_type(data_type: &DataType) -> DataType {
         DataType::Decimal256(p, s) if *p <= 38 => DataType::Decimal128(*p, *s),
         DataType::Decimal256(..) => DataType::Utf8,
         DataType::Dictionary(_, value) => wire_type(value),
+        // PostgreSQL has no map type; maps go out as JSON object text, as Athena's drivers
+        // render them as text too.
+        DataType::Map(..) => DataType::Utf8,
         DataType::ListView(f) | DataType::LargeListView(f) | DataType::LargeList(f) => {
             DataType::List(Arc::new(Field::new("item", wire_type(f.data_type()), true)))
         }
@@ -77,13 +82,33 @@ pub fn to_wire(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
         .iter()
         .zip(schema.fields())
         .map(
-            |(column, field)| match column.data_type() == field.data_type() {
-                true => Ok(Arc::clone(column)),
-                false => cast(column, field.data_type()),
+            |(column, field)| match (column.data_type(), field.data_type()) {
+                (from, to) if from == to => Ok(Arc::clone(column)),
+                (DataType::Map(..), DataType::Utf8) => json_text(column),
+                (_, to) => cast(column, to),
             },
         )
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+}
+
+/// Each value as JSON text (NULL stays NULL).
+fn json_text(column: &ArrayRef) -> std::result::Result<ArrayRef, ArrowError> {
+    let field = Arc::new(Field::new("value", column.data_type().clone(), true));
+    let options = EncoderOptions::default();
+    let mut encoder = make_encoder(&field, column.as_ref(), &options)?;
+    let mut text = StringBuilder::new();
+    let mut buffer = Vec::new();
+    for row in 0..column.len() {
+        if encoder.is_null(row) {
+            text.append_null();
+            continue;
+        }
+        buffer.clear();
+        encoder.encode(row, &mut buffer);
+        text.append_value(String::from_utf8_lossy(&buffer));
+    }
+    Ok(Arc::new(text.finish()))
 }
 
 /// PostgreSQL's type modifier: numeric(p,s) is ((p << 16) | s) + 4.

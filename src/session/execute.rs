@@ -16,8 +16,11 @@ use super::origin::{column_origins, ColumnOrigin};
 use super::stream::{data_rows, guarded_batches, StatementGuard};
 use super::timestamps::TextTimestamps;
 use super::Session;
+use crate::catalog::backend::CatalogError;
 use crate::error::LakegateError;
+use crate::scan::report::TableScan;
 use crate::statement::CopyFormat;
+use futures::TryStreamExt;
 
 /// A query planned in this session, with what describes its result.
 #[derive(Debug, Clone)]
@@ -32,6 +35,12 @@ pub struct PlannedQuery {
 impl Session {
     /// Plans a statement; only reads (and SQL-level PREPARE/EXECUTE) pass.
     pub async fn plan(&self, statement: &Statement) -> Result<PlannedQuery, LakegateError> {
+        // Names resolve against the catalog as it is now (new tables appear once the TTL passed).
+        // If the catalog cannot be reached, statements that read no lake table still run: the
+        // error reaches the client when a table is resolved (`LakeCatalog::provider`).
+        if let Err(e) = self.gateway.lake.refresh_if_stale().await {
+            tracing::debug!(error = %e, "catalog refresh failed; planning with the last snapshot");
+        }
         let state = self.ctx.state();
         let plan = state
             .statement_to_plan(DfStatement::Statement(Box::new(statement.clone())))
@@ -89,6 +98,7 @@ impl Session {
             _ => None,
         };
         let guard = StatementGuard::new(self.start_statement(), self.statement_timeout_ms());
+        let report = crate::scan::report::start(self.ctx.state_ref().write().config_mut());
         let frame = tokio::select! {
             frame = self.ctx.execute_logical_plan(planned.plan.clone()) => frame?,
             _ = guard.cancel.cancelled() => return Err(LakegateError::Canceled),
@@ -105,11 +115,20 @@ impl Session {
         };
         let fields = Arc::new(self.fields(&planned, format)?);
         let stream = tokio::select! {
-            stream = frame.execute_stream() => stream?,
+            stream = frame.execute_stream() => stream
+                .map_err(|e| name_unreadable_table(e.into(), &report.scans()))?,
             _ = guard.cancel.cancelled() => return Err(LakegateError::Canceled),
         };
+        let stream = match &planned.plan {
+            LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) => {
+                super::explain::with_scan_report(stream, &report)?
+            }
+            _ => stream,
+        };
         let text_timestamps = self.text_timestamps(&planned, format, copy);
-        let batches = guarded_batches(stream, planned.wire_schema, guard, text_timestamps);
+        let scans = report.scans();
+        let batches = guarded_batches(stream, planned.wire_schema, guard, text_timestamps)
+            .map_err(move |e| name_unreadable_table(e, &scans));
         if let Some(copy) = copy {
             return Ok(Response::CopyOut(super::copy::copy_response(
                 batches, fields, copy,
@@ -158,6 +177,45 @@ impl Session {
             .expect("settings lock")
             .statement_timeout_ms()
     }
+}
+
+/// A storage or file error while reading names the table(s) being read, not the file's path.
+fn name_unreadable_table(error: LakegateError, scans: &[TableScan]) -> LakegateError {
+    use datafusion::error::DataFusionError as E;
+    let LakegateError::Engine(engine) = &error else {
+        return error;
+    };
+    if !matches!(
+        engine.find_root(),
+        E::ObjectStore(_) | E::IoError(_) | E::ParquetError(_)
+    ) {
+        return error;
+    }
+    let mut tables: Vec<&str> = scans.iter().map(|s| s.table.as_str()).collect();
+    tables.dedup();
+    if tables.is_empty() {
+        return error;
+    }
+    let (table, detail) = (tables.join(", "), engine.to_string());
+    // Object stores and the Parquet reader report a missing file only in their messages.
+    let lower = detail.to_ascii_lowercase();
+    LakegateError::Catalog(
+        if lower.contains("not found") || lower.contains("no such file") {
+            let problem = "one of its data files is missing".to_owned();
+            CatalogError::Missing {
+                table,
+                problem,
+                detail,
+            }
+        } else {
+            let problem = "its data files cannot be read".to_owned();
+            CatalogError::Unreadable {
+                table,
+                problem,
+                detail,
+            }
+        },
+    )
 }
 
 /// D10: plans that write, define objects, copy to files or change the session through

@@ -5,6 +5,7 @@ mod commands;
 mod copy;
 mod encode;
 mod execute;
+mod explain;
 mod handler;
 mod naming;
 mod origin;
@@ -65,7 +66,7 @@ impl Session {
                 user: principal.user.clone(),
                 settings: Arc::clone(&settings),
                 pg_catalog: Arc::clone(&gateway.pg_catalog),
-                schemas: gateway.lake.schema_names().to_vec(),
+                schemas: gateway.lake.schema_names(),
             },
         );
         let session = Self {

@@ -4,8 +4,11 @@
 //! `storage.location.template`). Tables with millions of partitions use it so that planning
 //! never pages through GetPartitions.
 //!
-//! `injected` keys (values only from the query) are refused with a clear error rather than read
-//! unfiltered (D6: what cannot be enforced fails closed).
+//! `injected` keys take their values from the query's `=` / `IN` predicates, as in Athena; a query
+//! that does not restrict an injected key fails with a clear error rather than reading the table
+//! unfiltered.
+
+use std::collections::HashMap;
 
 use chrono::{Duration, Months, NaiveDateTime, Utc};
 
@@ -14,13 +17,42 @@ use super::glue_model::{Partition, StorageDescriptor, Table};
 /// Upper bound on projected partitions, so a mistyped range cannot exhaust memory.
 pub const MAX_PROJECTED_PARTITIONS: usize = 1_000_000;
 
-/// The projected partitions of `table`, or `None` when projection is not enabled.
-pub fn projected_partitions(table: &Table) -> Result<Option<Vec<Partition>>, String> {
-    let enabled = table
+/// Values of injected keys, by key, from the query.
+pub type InjectedValues = HashMap<String, Vec<String>>;
+
+fn enabled(table: &Table) -> bool {
+    table
         .parameters
         .get("projection.enabled")
-        .map(|v| v.eq_ignore_ascii_case("true"));
-    if enabled != Some(true) {
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// The keys of a projected table whose values come from the query.
+pub fn injected_keys(table: &Table) -> Vec<String> {
+    if !enabled(table) {
+        return Vec::new();
+    }
+    table
+        .partition_keys
+        .iter()
+        .filter(|k| {
+            property(table, &k.name, "type").is_some_and(|t| t.eq_ignore_ascii_case("injected"))
+        })
+        .map(|k| k.name.clone())
+        .collect()
+}
+
+/// The projected partitions of `table`, or `None` when projection is not enabled.
+pub fn projected_partitions(table: &Table) -> Result<Option<Vec<Partition>>, String> {
+    projected_partitions_with(table, &InjectedValues::new())
+}
+
+/// As [`projected_partitions`], with the values of injected keys.
+pub fn projected_partitions_with(
+    table: &Table,
+    injected: &InjectedValues,
+) -> Result<Option<Vec<Partition>>, String> {
+    if !enabled(table) {
         return Ok(None);
     }
     let keys: Vec<&str> = table
@@ -30,7 +62,7 @@ pub fn projected_partitions(table: &Table) -> Result<Option<Vec<Partition>>, Str
         .collect();
     let mut value_lists = Vec::with_capacity(keys.len());
     for key in &keys {
-        value_lists.push(key_values(table, key)?);
+        value_lists.push(key_values(table, key, injected)?);
     }
     let total = value_lists
         .iter()
@@ -68,14 +100,16 @@ fn required<'a>(table: &'a Table, key: &str, name: &str) -> Result<&'a str, Stri
 }
 
 /// Every value of one key, as the partition value strings.
-fn key_values(table: &Table, key: &str) -> Result<Vec<String>, String> {
+fn key_values(table: &Table, key: &str, injected: &InjectedValues) -> Result<Vec<String>, String> {
     match required(table, key, "type")?.to_ascii_lowercase().as_str() {
         "enum" => Ok(required(table, key, "values")?.split(',').map(|v| v.trim().to_owned()).collect()),
         "integer" => integer_values(table, key),
         "date" => date_values(table, key),
-        "injected" => Err(format!(
-            "partition projection: key {key} is of type injected, which this version does not support"
-        )),
+        "injected" => injected.get(key).cloned().ok_or_else(|| {
+            format!(
+                "partition key {key} is injected: the query must restrict it with = or IN on constants"
+            )
+        }),
         other => Err(format!("partition projection: key {key} has unknown type {other:?}")),
     }
 }

@@ -153,3 +153,30 @@ fn disabled_injected_and_bad_properties() {
         .unwrap_err()
         .contains("more than"));
 }
+
+#[test]
+fn injected_keys_take_their_values_from_the_query() {
+    let t = table(
+        "s3://b/t/",
+        &["device", "day"],
+        &[
+            ("projection.device.type", "injected"),
+            ("projection.day.type", "date"),
+            ("projection.day.format", "yyyy-MM-dd"),
+            ("projection.day.range", "2024-01-01,2024-01-02"),
+        ],
+    );
+    assert_eq!(injected_keys(&t), ["device"]);
+    let values =
+        InjectedValues::from([("device".to_owned(), vec!["a".to_owned(), "b".to_owned()])]);
+    let partitions = projected_partitions_with(&t, &values).unwrap().unwrap();
+    assert_eq!(
+        locations(&partitions),
+        [
+            "s3://b/t/device=a/day=2024-01-01/",
+            "s3://b/t/device=a/day=2024-01-02/",
+            "s3://b/t/device=b/day=2024-01-01/",
+            "s3://b/t/device=b/day=2024-01-02/",
+        ]
+    );
+}

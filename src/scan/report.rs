@@ -1,0 +1,102 @@
+//! What one statement's scans read: partitions matched out of the table's total, files and bytes.
+//! Each session puts a fresh report in its config at a statement's start; table providers add to
+//! it when they plan a scan; EXPLAIN prints it (and the audit record will carry it).
+
+use std::sync::{Arc, Mutex};
+
+use datafusion::catalog::Session;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::physical_plan::ExecutionPlan;
+
+/// Partition pruning of one scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionCounts {
+    /// Partitions whose values satisfy the query's partition predicates.
+    pub matched: usize,
+    /// Partitions the catalog returned for the scan (after its own expression filtering).
+    pub fetched: usize,
+    /// All partitions of the table, when known without asking the catalog for all of them.
+    pub total: Option<usize>,
+}
+
+/// One table scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableScan {
+    /// `database.table`.
+    pub table: String,
+    pub partitions: Option<PartitionCounts>,
+    pub files: usize,
+    /// All data files of the table, when the scan knows them (a Delta snapshot does).
+    pub files_total: Option<usize>,
+    pub bytes: u64,
+}
+
+impl std::fmt::Display for TableScan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:", self.table)?;
+        if let Some(p) = &self.partitions {
+            match p.total {
+                Some(total) => write!(f, " partitions={}/{total}", p.matched)?,
+                None => write!(f, " partitions={}/?", p.matched)?,
+            }
+            if p.fetched != p.matched || p.total.is_none() {
+                write!(f, " (catalog returned {})", p.fetched)?;
+            }
+        }
+        write!(f, " files={}", self.files)?;
+        if let Some(total) = self.files_total {
+            write!(f, "/{total}")?;
+        }
+        write!(f, " bytes={}", self.bytes)
+    }
+}
+
+/// The scans of the statement that is running.
+#[derive(Debug, Default)]
+pub struct ScanReport {
+    scans: Mutex<Vec<TableScan>>,
+}
+
+impl ScanReport {
+    pub fn record(&self, scan: TableScan) {
+        self.scans.lock().expect("scan report").push(scan);
+    }
+
+    pub fn scans(&self) -> Vec<TableScan> {
+        self.scans.lock().expect("scan report").clone()
+    }
+}
+
+/// Records a scan in the statement's report, if the session keeps one.
+pub fn record(state: &dyn Session, scan: TableScan) {
+    if let Some(report) = state.config().get_extension::<ScanReport>() {
+        report.record(scan);
+    }
+}
+
+/// A fresh report for the statement that starts now.
+pub fn start(config: &mut datafusion::prelude::SessionConfig) -> Arc<ScanReport> {
+    let report = Arc::new(ScanReport::default());
+    config.set_extension(Arc::clone(&report));
+    report
+}
+
+/// Files and bytes that the file scans in a physical plan will read.
+pub fn files_in_plan(plan: &Arc<dyn ExecutionPlan>) -> (usize, u64) {
+    let mut totals = (0, 0);
+    let _ = plan.apply(|node| {
+        let config = node
+            .downcast_ref::<DataSourceExec>()
+            .and_then(|exec| exec.data_source().downcast_ref::<FileScanConfig>());
+        if let Some(config) = config {
+            for file in config.file_groups.iter().flat_map(|g| g.files()) {
+                totals.0 += 1;
+                totals.1 += file.object_meta.size;
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    totals
+}
