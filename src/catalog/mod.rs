@@ -15,6 +15,7 @@ mod provider;
 mod tables;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -97,6 +98,8 @@ pub struct LakeCatalog {
     metadata: RwLock<Arc<Metadata>>,
     /// Held while refreshing (one refresh at a time); remembers the last failure.
     refresh: Mutex<Option<(Instant, CatalogError)>>,
+    /// Bumped whenever the set of tables changes, so pg_catalog knows to renumber.
+    generation: AtomicU64,
 }
 
 impl LakeCatalog {
@@ -125,7 +128,13 @@ impl LakeCatalog {
             settings,
             metadata: RwLock::new(Arc::new(metadata)),
             refresh: Mutex::new(None),
+            generation: AtomicU64::new(0),
         })
+    }
+
+    /// Changes whenever a table appears or disappears.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
     }
 
     /// "Glue" or "fixtures".
@@ -156,6 +165,11 @@ impl LakeCatalog {
         }
         match Metadata::load(self.backend.as_ref(), Some(&current)).await {
             Ok(fresh) => {
+                let same_tables = fresh.tables.len() == current.tables.len()
+                    && fresh.tables.keys().all(|k| current.tables.contains_key(k));
+                if !same_tables {
+                    self.generation.fetch_add(1, Ordering::Relaxed);
+                }
                 *self.metadata.write().expect("catalog metadata") = Arc::new(fresh);
                 *last_failure = None;
                 Ok(())

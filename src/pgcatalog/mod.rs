@@ -10,6 +10,7 @@ mod functions;
 mod patched;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, RwLock};
 
 use async_trait::async_trait;
@@ -127,6 +128,8 @@ pub struct PgCatalog {
     static_tables: Arc<PgCatalogStaticTables>,
     lake: Arc<LakeCatalog>,
     table_oids: TableOids,
+    /// The catalog generation `table_oids` were read at.
+    oids_generation: AtomicU64,
 }
 
 type TableOids = Arc<RwLock<HashMap<(String, String), i32>>>;
@@ -171,6 +174,7 @@ impl PgCatalog {
             static_tables,
             lake,
             table_oids,
+            oids_generation: AtomicU64::new(u64::MAX),
         })
     }
 
@@ -178,9 +182,16 @@ impl PgCatalog {
         Arc::clone(&self.schema)
     }
 
+    /// Whether tables appeared or went since the OIDs were read.
+    pub fn oids_outdated(&self) -> bool {
+        self.oids_generation.load(Ordering::Relaxed) != self.lake.generation()
+    }
+
     /// Reads every table's OID from `pg_class`, which assigns them in catalog order; the provider
-    /// keeps them for its lifetime, so RowDescription and `pg_class` agree.
+    /// keeps them for its lifetime, so RowDescription and `pg_class` agree. Read again when the
+    /// catalog's tables change.
     pub async fn load_table_oids(&self, ctx: &SessionContext) -> Result<()> {
+        let generation = self.lake.generation();
         let sql = "SELECT n.nspname, c.relname, CAST(c.oid AS BIGINT) \
                    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace";
         let batches: Vec<RecordBatch> = ctx.sql(sql).await?.collect().await?;
@@ -201,6 +212,7 @@ impl PgCatalog {
             }
         }
         *self.table_oids.write().expect("oid lock") = oids;
+        self.oids_generation.store(generation, Ordering::Relaxed);
         Ok(())
     }
 

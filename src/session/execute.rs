@@ -41,6 +41,13 @@ impl Session {
         if let Err(e) = self.gateway.lake.refresh_if_stale().await {
             tracing::debug!(error = %e, "catalog refresh failed; planning with the last snapshot");
         }
+        let pg_catalog = &self.gateway.pg_catalog;
+        if pg_catalog.oids_outdated() {
+            let bootstrap = super::bootstrap_context(&self.gateway);
+            if let Err(e) = pg_catalog.load_table_oids(&bootstrap).await {
+                tracing::warn!(error = %e, "cannot renumber tables after a catalog change");
+            }
+        }
         let state = self.ctx.state();
         let plan = state
             .statement_to_plan(DfStatement::Statement(Box::new(statement.clone())))

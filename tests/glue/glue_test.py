@@ -283,12 +283,16 @@ allow_http = true
     def new_tables_and_partitions_appear(self):
         before = self.query("SELECT count(*) FROM shop.events")[0][0]
         self.lake.add_event_partition("eu", 2023, dt.date(2024, 1, 5), 99)
-        self.lake.table("late", [("x", "int", None)], f"s3://{BUCKET}/late/",
-                        params={"classification": "json"})
+        self.lake.table("late", [("x", "int", "The answer, in parts")], f"s3://{BUCKET}/late/",
+                        params={"classification": "json"}, Description="Arrived late")
         self.lake.put("late/a.json", b'{"x": 41}\n{"x": 1}\n')
         time.sleep(CACHE_SECONDS + 0.5)
         assert self.query("SELECT count(*) FROM shop.events")[0][0] == before + 5
         assert self.query("SELECT sum(x) FROM shop.late") == [(42,)]
+        # The new table is in pg_catalog too, with its comments (as psql's \d+ reads them).
+        comments = self.query("SELECT obj_description('shop.late'::regclass, 'pg_class'), "
+                              "col_description('shop.late'::regclass, 1)")
+        assert comments == [("Arrived late", "The answer, in parts")], comments
 
     def catalog_outage(self):
         self.moto.stop()
