@@ -32,7 +32,7 @@ use self::partitions::PartitionFetcher;
 pub use self::provider::LakeCatalogProvider;
 use self::tables::OpenContext;
 use crate::scan::listing::ListingCache;
-use crate::scan::stores::ObjectStores;
+use crate::scan::stores::{ObjectStores, ResolvedLocation};
 
 /// The name clients connect to (`dbname=lake`) and DataFusion's catalog name.
 pub const DATABASE_NAME: &str = "lake";
@@ -67,6 +67,13 @@ impl TableEntry {
             .location
             .as_deref()
             .ok_or_else(|| self.bad("the catalog entry has no Location".into()))
+    }
+
+    /// The table's location in its object store.
+    fn resolve_location(&self, stores: &ObjectStores) -> Result<ResolvedLocation, CatalogError> {
+        stores
+            .resolve(self.location()?)
+            .map_err(|e| self.bad(format!("its location is not usable: {e}")))
     }
 
     fn bad(&self, problem: String) -> CatalogError {

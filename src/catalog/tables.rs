@@ -30,9 +30,7 @@ pub(super) async fn open_delta(
     entry: &TableEntry,
     stores: &ObjectStores,
 ) -> Result<Arc<dyn TableProvider>, CatalogError> {
-    let location = stores
-        .resolve(entry.location()?)
-        .map_err(|e| entry.bad(format!("its location is not usable: {e}")))?;
+    let location = entry.resolve_location(stores)?;
     let table = crate::scan::delta::open(entry.qualified_name(), stores, &location)
         .await
         .map_err(|detail| CatalogError::Missing {
@@ -75,10 +73,7 @@ fn partition_source(
     fields: Vec<FieldRef>,
 ) -> Result<Arc<dyn PartitionSource>, CatalogError> {
     if fields.is_empty() {
-        let location = context
-            .stores
-            .resolve(entry.location()?)
-            .map_err(|e| entry.bad(format!("its location is not usable: {e}")))?;
+        let location = entry.resolve_location(&context.stores)?;
         return Ok(Arc::new(SingleLocation(Arc::new(vec![
             PartitionLocation {
                 store: location.store,

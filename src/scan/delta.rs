@@ -59,12 +59,6 @@ pub async fn open(
     })
 }
 
-impl DeltaSnapshotTable {
-    pub fn version(&self) -> u64 {
-        self.version
-    }
-}
-
 #[async_trait]
 impl TableProvider for DeltaSnapshotTable {
     fn schema(&self) -> SchemaRef {

@@ -55,10 +55,6 @@ impl ObjectStores {
         })
     }
 
-    pub fn runtime(&self) -> &Arc<RuntimeEnv> {
-        &self.runtime
-    }
-
     /// Resolves a catalog location: a path relative to the lake root, an absolute path,
     /// `file://…`, or `s3://bucket/key` (also `s3a://` and `s3n://`, as Hive writes them).
     pub fn resolve(&self, location: &str) -> Result<ResolvedLocation, String> {
