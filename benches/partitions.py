@@ -154,8 +154,9 @@ def start_gateway(binary, name, args, env, cache_seconds=0):
                              "--lake-root", str(WORK / "data"), *args],
                             env=env, stdout=log_file, stderr=subprocess.STDOUT)
     wait_port(port, proc, f"lakegate ({name})")
-    conn = psycopg.connect(host="127.0.0.1", port=port, dbname="lake", user="analyst",
-                           password="analyst", autocommit=True)
+    # admin: this suite measures the catalog, not policies (benches/policies.py does).
+    conn = psycopg.connect(host="127.0.0.1", port=port, dbname="lake", user="admin",
+                           password="admin", autocommit=True)
     return proc, conn
 
 

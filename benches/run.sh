@@ -3,21 +3,23 @@
 #   streaming   result streaming to psql vs PostgreSQL; GROUP BY vs in-process DataFusion
 #   partitions  catalog-driven pruning at 1 … 100,000 partitions (fixtures, Glue API on moto,
 #               partition projection) vs DataFusion's listing table
+#   policies    planning with 1 and 5,000 policy rules, and an aggregate with a row filter and
+#               two masks, vs the same statements as a superuser (no policy)
 # Results are printed and written to benches/results/.
 #
-# Usage: benches/run.sh [--quick] [--suite streaming|partitions] [--runs N]
+# Usage: benches/run.sh [--quick] [--suite streaming|partitions|policies] [--runs N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/lakegate-target}"
 
-SUITES="streaming partitions"
+SUITES="streaming partitions policies"
 PASS=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --suite) SUITES="$2"; shift ;;
         --quick) PASS+=(--quick) ;;
         --runs) PASS+=(--runs "$2"); shift ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see benches/run.sh --help)"; exit 2 ;;
     esac
     shift
@@ -36,6 +38,7 @@ for suite in $SUITES; do
         streaming) bash benches/streaming.sh "${PASS[@]}" ;;
         partitions) python3 benches/partitions.py "$CARGO_TARGET_DIR/release/lakegate" \
             "$(bench_bin partitions)" "${PASS[@]}" ;;
+        policies) python3 benches/policies.py "$CARGO_TARGET_DIR/release/lakegate" "${PASS[@]}" ;;
         *) echo "unknown suite $suite"; exit 2 ;;
     esac
 done

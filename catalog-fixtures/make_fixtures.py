@@ -38,10 +38,16 @@ JSON = {
 DELTA_PARAMS = {"table_type": "DELTA", "spark.sql.sources.provider": "delta", "classification": "delta"}
 
 
-def col(name, type_, comment=None):
+# Tags for tag-based grants (policies/policy.csv) are catalog parameters named lf_tag.KEY.
+PII = {"lf_tag.sensitivity": "pii"}
+
+
+def col(name, type_, comment=None, params=None):
     c = {"Name": name, "Type": type_}
     if comment:
         c["Comment"] = comment
+    if params:
+        c["Parameters"] = params
     return c
 
 
@@ -52,7 +58,7 @@ ORDER_COLUMNS = [
     col("amount", "decimal(12,2)", "Order total in the order currency"),
     col("currency", "string", "ISO 4217 code"),
     col("status", "string", "placed, shipped, delivered, returned or cancelled"),
-    col("card_number", "string", "Payment card number (sensitive)"),
+    col("card_number", "string", "Payment card number (sensitive)", PII),
 ]
 
 
@@ -82,7 +88,8 @@ def tables():
                   [col("region", "string", "Sales region"), col("order_date", "date", "Day the order was placed (UTC)")]),
             table("sales", "customers", "Customer master data (curated zone, Delta)", "curated/sales/customers/",
                   [col("customer_id", "bigint", "Customer identifier"), col("name", "string"),
-                   col("email", "string", "Contact e-mail (sensitive)"), col("phone", "string", "Contact phone (sensitive)"),
+                   col("email", "string", "Contact e-mail (sensitive)", PII),
+                   col("phone", "string", "Contact phone (sensitive)", PII),
                    col("country", "string", "ISO 3166 country code"), col("segment", "string"),
                    col("signup_date", "date")],
                   None, DELTA_PARAMS),
@@ -131,7 +138,9 @@ def write(path, value):
 
 def main():
     descriptions = {"sales": "Sales: orders and customers", "web": "Web analytics", "raw": "Raw zone: data as it landed"}
-    write("databases.json", {"DatabaseList": [{"Name": db, "Description": text} for db, text in descriptions.items()]})
+    tags = {"web": {"lf_tag.domain": "web"}, "sales": {"lf_tag.domain": "sales"}}
+    write("databases.json", {"DatabaseList": [
+        {"Name": db, "Description": text, "Parameters": tags.get(db, {})} for db, text in descriptions.items()]})
     for db, tabs in tables().items():
         write(f"tables/{db}.json", {"TableList": tabs})
     for (db, name), parts in partitions().items():

@@ -1,4 +1,4 @@
-//! The command line: `lakegate serve` and `lakegate demo generate`.
+//! The command line: `lakegate serve`, `lakegate demo generate`, `lakegate policy check|explain`.
 //!
 //! Precedence for every setting: command-line flag, then `LAKEGATE_*` environment variable, then
 //! the config file, then the built-in default (see [`crate::config`]).
@@ -26,6 +26,47 @@ pub enum Command {
     /// Work with the embedded demo lake.
     #[command(subcommand)]
     Demo(DemoCommand),
+    /// Validate access policies, or show what a user may see.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Load the policy files and check every rule, data filter and mask against the catalog.
+    Check(PolicyArgs),
+    /// Print a user's effective access: columns, row filter, masks, and the deciding rules.
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Directory with model.conf and policy.csv. Default: the built-in demo policy.
+    #[arg(long, env = "LAKEGATE_POLICIES")]
+    pub policies: Option<PathBuf>,
+    /// Configuration file (TOML), for the catalog and users the policy is checked against.
+    #[arg(long, env = "LAKEGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub lake: LakeArgs,
+    /// Directory of Glue-shaped catalog JSON (as for `serve --catalog-fixtures`).
+    #[arg(long)]
+    pub catalog_fixtures: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// The user to explain (groups come from the users file unless --groups is given).
+    #[arg(long)]
+    pub user: String,
+    /// Groups of the user, comma-separated (for users that sign in with a token).
+    #[arg(long, value_delimiter = ',')]
+    pub groups: Option<Vec<String>>,
+    /// Only this table (DATABASE.TABLE).
+    #[arg(long)]
+    pub table: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -46,6 +87,10 @@ pub struct ServeArgs {
     /// fixtures backend. Default: the demo catalog built into the binary.
     #[arg(long)]
     pub catalog_fixtures: Option<PathBuf>,
+    /// Directory with the access policy (model.conf and policy.csv); reloaded when it changes.
+    /// Default: the demo policy built into the binary.
+    #[arg(long, env = "LAKEGATE_POLICIES")]
+    pub policies: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -78,6 +123,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Demo(DemoCommand::Generate(args)) => generate(args),
+        Command::Policy(command) => policy(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -106,7 +152,39 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(dir) = args.catalog_fixtures {
         config.catalog.fixtures = Some(dir);
     }
+    if let Some(dir) = args.policies {
+        config.policy.dir = Some(dir);
+    }
     runtime()?.block_on(crate::server::run(config))
+}
+
+fn policy(command: PolicyCommand) -> Result<(), String> {
+    match command {
+        PolicyCommand::Check(args) => crate::policy::cli::check(policy_config(&args)?),
+        PolicyCommand::Explain(args) => {
+            let config = policy_config(&args.policy)?;
+            let explain = crate::policy::cli::explain(config, args.user, args.groups, args.table);
+            runtime()?.block_on(explain)
+        }
+    }
+}
+
+fn policy_config(args: &PolicyArgs) -> Result<Config, String> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    config.apply_env()?;
+    if let Some(dir) = &args.policies {
+        config.policy.dir = Some(dir.clone());
+    }
+    if let Some(root) = &args.lake.lake_root {
+        config.lake.root = Some(root.clone());
+    }
+    if let Some(dir) = &args.catalog_fixtures {
+        config.catalog.fixtures = Some(dir.clone());
+    }
+    Ok(config)
 }
 
 fn generate(args: GenerateArgs) -> Result<(), String> {
@@ -127,7 +205,7 @@ fn generate(args: GenerateArgs) -> Result<(), String> {
         .map_err(|e| format!("generating the demo lake in {}: {e}", root.display()))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("lakegate")

@@ -143,6 +143,9 @@ pub enum LakegateError {
     StatementTimeout,
     #[error(transparent)]
     Catalog(#[from] crate::catalog::backend::CatalogError),
+    /// A policy element cannot be enforced (D6); the details are in the log.
+    #[error("permission denied for table {table}: its access policy cannot be applied")]
+    PolicyNotEnforceable { table: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -166,6 +169,14 @@ impl LakegateError {
                 shown(SqlState::QueryCanceled)
             }
             LakegateError::Catalog(e) => classify_catalog_error(e),
+            LakegateError::PolicyNotEnforceable { .. } => {
+                let query_id = crate::session::query_id::new_id();
+                tracing::error!(%query_id, "{self}: see the preceding log lines for the cause");
+                ClientError::new(
+                    SqlState::InsufficientPrivilege,
+                    format!("{self} (query id {query_id})"),
+                )
+            }
             LakegateError::Internal(_) => {
                 ClientError::hidden(SqlState::InternalError, "internal error", self)
             }

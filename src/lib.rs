@@ -15,6 +15,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod pgcatalog;
+pub mod policy;
 pub mod scan;
 pub mod server;
 pub mod session;

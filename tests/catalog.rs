@@ -114,7 +114,7 @@ fn add_tables(catalog: &Path, fragile: &Path) {
 
 #[tokio::test]
 async fn one_day_of_orders_reads_only_that_days_partitions() {
-    let client = connect_to(&fixture().gateway, "analyst").await;
+    let client = connect_to(&fixture().gateway, "admin").await;
     let plan = common::explain(
         &client,
         "SELECT count(*) FROM sales.orders WHERE order_date = '2024-03-15'",
@@ -133,7 +133,7 @@ async fn one_day_of_orders_reads_only_that_days_partitions() {
 #[tokio::test]
 async fn a_new_table_appears_once_the_cache_expires() {
     let fixture = fixture();
-    let client = connect_to(&fixture.gateway, "analyst").await;
+    let client = connect_to(&fixture.gateway, "admin").await;
     let sql = "SELECT count(*) FROM raw.clicks_copy";
     let error = client.simple_query(sql).await.unwrap_err();
     assert_eq!(sqlstate(&error), "42P01", "{error}");
@@ -159,7 +159,7 @@ async fn a_new_table_appears_once_the_cache_expires() {
 
 #[tokio::test]
 async fn a_type_that_cannot_be_read_names_the_table_and_column() {
-    let client = connect_to(&fixture().gateway, "analyst").await;
+    let client = connect_to(&fixture().gateway, "admin").await;
     let error = client
         .simple_query("SELECT * FROM raw.odd")
         .await
@@ -180,7 +180,7 @@ async fn a_type_that_cannot_be_read_names_the_table_and_column() {
 #[tokio::test]
 async fn missing_files_name_the_table_not_the_path() {
     let fixture = fixture();
-    let client = connect_to(&fixture.gateway, "analyst").await;
+    let client = connect_to(&fixture.gateway, "admin").await;
     let error = client
         .simple_query("SELECT * FROM raw.ghost")
         .await

@@ -53,7 +53,7 @@ fn gateway() -> &'static TestGateway {
 
 #[tokio::test]
 async fn projected_table_reads_the_same_rows() {
-    let client = connect_to(gateway(), "analyst").await;
+    let client = connect_to(gateway(), "admin").await;
     let sql = |t: &str| {
         format!(
             "SELECT region, count(*), sum(amount) FROM sales.{t} GROUP BY region ORDER BY region"
@@ -67,7 +67,7 @@ async fn projected_table_reads_the_same_rows() {
 
 #[tokio::test]
 async fn one_day_reads_only_that_days_partitions() {
-    let client = connect_to(gateway(), "analyst").await;
+    let client = connect_to(gateway(), "admin").await;
     let text = common::explain(
         &client,
         "SELECT count(*) FROM sales.orders_projected WHERE order_date = '2024-03-15'",

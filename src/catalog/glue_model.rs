@@ -79,6 +79,9 @@ pub struct Column {
     pub type_name: String,
     #[serde(default)]
     pub comment: Option<String>,
+    /// Column parameters; `lf_tag.*` keys are tags for tag-based grants.
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    pub parameters: HashMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]

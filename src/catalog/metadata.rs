@@ -26,6 +26,8 @@ pub(super) struct Metadata {
     pub tables: HashMap<(String, String), Arc<TableEntry>>,
     /// Tables that exist but cannot be read, with the reason (shown when they are queried).
     pub broken: HashMap<(String, String), String>,
+    /// Each database's parameters (tags for tag-based grants live there).
+    pub database_parameters: HashMap<String, HashMap<String, String>>,
     pub loaded: Instant,
 }
 
@@ -46,6 +48,10 @@ impl Metadata {
             schemas: databases.iter().map(|d| d.name.clone()).collect(),
             tables: HashMap::new(),
             broken: HashMap::new(),
+            database_parameters: databases
+                .iter()
+                .map(|d| (d.name.clone(), d.parameters.clone()))
+                .collect(),
             loaded: Instant::now(),
         };
         metadata.schemas.push(PUBLIC_SCHEMA.to_owned());

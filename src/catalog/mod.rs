@@ -56,6 +56,16 @@ pub struct TableEntry {
 }
 
 impl TableEntry {
+    #[cfg(test)]
+    pub fn for_tests(glue: Table, schema: SchemaRef) -> Self {
+        Self {
+            glue,
+            schema,
+            column_comments: HashMap::new(),
+            provider: OnceCell::new(),
+        }
+    }
+
     /// `database.table`, as messages name it.
     pub fn qualified_name(&self) -> String {
         format!("{}.{}", self.glue.database_name, self.glue.name)
@@ -222,6 +232,15 @@ impl LakeCatalog {
             .collect();
         names.sort();
         names
+    }
+
+    /// A database's parameters (empty if it has none or does not exist).
+    pub fn database_parameters(&self, schema: &str) -> HashMap<String, String> {
+        self.snapshot()
+            .database_parameters
+            .get(schema)
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn table(&self, schema: &str, table: &str) -> Option<Arc<TableEntry>> {

@@ -1,5 +1,7 @@
-//! The catalog as DataFusion sees it: catalog `lake`, one schema per Glue database, plus
-//! `public` (empty, the default search path) and `pg_catalog` (client metadata).
+//! The catalog as one session sees it: catalog `lake`, one schema per Glue database the
+//! principal may see, plus `public` (empty, the default search path) and `pg_catalog` (client
+//! metadata). Tables are wrapped in their policy ([`SecureTable`]); what does not exist for the
+//! principal is absent, so it resolves like a misspelled name (D2, D10).
 
 use std::sync::Arc;
 
@@ -8,45 +10,52 @@ use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::error::Result;
 use datafusion::logical_expr::TableType;
 
-use super::{LakeCatalog, PUBLIC_SCHEMA};
+use super::PUBLIC_SCHEMA;
+use crate::policy::secure::SecureTable;
+use crate::policy::TableAccess;
+use crate::session::view::ViewHandle;
 
 /// Catalog `lake` for one session.
 #[derive(Debug)]
 pub struct LakeCatalogProvider {
-    lake: Arc<LakeCatalog>,
-    pg_catalog: Arc<dyn SchemaProvider>,
+    view: ViewHandle,
 }
 
 impl LakeCatalogProvider {
-    pub fn new(lake: Arc<LakeCatalog>, pg_catalog: Arc<dyn SchemaProvider>) -> Self {
-        Self { lake, pg_catalog }
+    pub fn new(view: ViewHandle) -> Self {
+        Self { view }
     }
 }
 
 impl CatalogProvider for LakeCatalogProvider {
     fn schema_names(&self) -> Vec<String> {
-        let mut names = self.lake.schema_names().to_vec();
+        let mut names = self.view.load().access.schema_names();
         names.push(crate::pgcatalog::PG_CATALOG_SCHEMA.to_owned());
         names
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        let view = self.view.load();
         if name == crate::pgcatalog::PG_CATALOG_SCHEMA {
-            return Some(Arc::clone(&self.pg_catalog));
+            return Some(view.pg_catalog.schema());
         }
-        self.lake.schema_names().iter().any(|s| s == name).then(|| {
-            Arc::new(LakeSchemaProvider {
-                lake: Arc::clone(&self.lake),
-                schema: name.to_owned(),
-            }) as Arc<dyn SchemaProvider>
-        })
+        view.access
+            .schema_names()
+            .iter()
+            .any(|s| s == name)
+            .then(|| {
+                Arc::new(LakeSchemaProvider {
+                    view: Arc::clone(&self.view),
+                    schema: name.to_owned(),
+                }) as Arc<dyn SchemaProvider>
+            })
     }
 }
 
 /// One Glue database.
 #[derive(Debug)]
 struct LakeSchemaProvider {
-    lake: Arc<LakeCatalog>,
+    view: ViewHandle,
     schema: String,
 }
 
@@ -60,19 +69,32 @@ impl SchemaProvider for LakeSchemaProvider {
         if self.schema == PUBLIC_SCHEMA {
             return Vec::new();
         }
-        self.lake.table_names(&self.schema)
+        self.view.load().access.table_names(&self.schema)
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        self.lake.provider(&self.schema, name).await
+        let access = Arc::clone(&self.view.load().access);
+        let table = access.table(&self.schema, name);
+        // A table the catalog lists but cannot read has no columns to decide on: superusers
+        // get the catalog's error for it, everyone else sees no such table.
+        if table.is_none() && !access.is_unrestricted() {
+            return Ok(None);
+        }
+        let Some(raw) = access.lake().provider(&self.schema, name).await? else {
+            return Ok(None);
+        };
+        Ok(Some(match table {
+            Some(TableAccess::Restricted(_, policy)) => Arc::new(SecureTable::new(raw, policy)?),
+            _ => raw,
+        }))
     }
 
     /// Answered from the catalog entry, without opening the table.
     async fn table_type(&self, name: &str) -> Result<Option<TableType>> {
-        Ok(self.lake.table(&self.schema, name).map(|_| TableType::Base))
+        Ok(self.table_exist(name).then_some(TableType::Base))
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.lake.table(&self.schema, name).is_some()
+        self.view.load().access.table(&self.schema, name).is_some()
     }
 }

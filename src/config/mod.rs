@@ -17,6 +17,27 @@ pub struct Config {
     pub auth: AuthConfig,
     pub engine: EngineConfig,
     pub storage: StorageConfig,
+    pub policy: PolicyConfig,
+}
+
+/// Access policies (see `policies/model.conf`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Directory with `model.conf` and `policy.csv`. Default: the demo policy built into the
+    /// binary, for the demo principals.
+    pub dir: Option<PathBuf>,
+    /// How often the files are checked for changes, in milliseconds.
+    pub reload_check_ms: u64,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            reload_check_ms: 1000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -190,6 +211,9 @@ impl Config {
         }
         if let Some(v) = var("LAKEGATE_CATALOG_FIXTURES") {
             self.catalog.fixtures = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("LAKEGATE_POLICIES") {
+            self.policy.dir = Some(PathBuf::from(v));
         }
         if let Some(v) = var("LAKEGATE_USERS_FILE") {
             self.auth.users_file = Some(PathBuf::from(v));

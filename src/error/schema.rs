@@ -65,6 +65,15 @@ pub(super) fn classify_plan_message(message: &str) -> ClientError {
 /// Execution errors are shown only when they describe the user's data or expression; others
 /// can name files and paths, so they stay in the log.
 pub(super) fn classify_execution_message(message: &str, whole: &DataFusionError) -> ClientError {
+    if let Some(name) = message
+        .strip_prefix("Prepared statement '")
+        .and_then(|rest| rest.strip_suffix("' does not exist"))
+    {
+        return ClientError::new(
+            SqlState::InvalidSqlStatementName,
+            format!("prepared statement \"{name}\" does not exist"),
+        );
+    }
     let lower = message.to_ascii_lowercase();
     if lower.contains("divide by zero") || lower.contains("division by zero") {
         return ClientError::new(SqlState::DivisionByZero, "division by zero");

@@ -16,15 +16,16 @@ use datafusion_pg_catalog::pg_catalog::{
 };
 use datafusion_pg_catalog::pg_catalog::{pg_get_expr_udf, quote_ident_udf};
 
-use super::PgCatalog;
 use crate::catalog::DATABASE_NAME;
 use crate::session::settings::{Settings, SERVER_VERSION};
+use crate::session::view::ViewHandle;
 
 /// What the per-session functions read.
 pub struct SessionFunctionsContext {
     pub user: String,
     pub settings: Arc<RwLock<Settings>>,
-    pub pg_catalog: Arc<PgCatalog>,
+    /// The session's view: comments are looked up in the principal's own `pg_catalog`.
+    pub view: ViewHandle,
     pub schemas: Vec<String>,
 }
 
@@ -63,10 +64,9 @@ pub fn register_functions(ctx: &SessionContext, session: &SessionFunctionsContex
     ] {
         ctx.register_udf(has_privilege_udf::create_has_privilege_udf(name));
     }
-    ctx.register_udtf(
-        "pg_get_keywords",
-        Arc::clone(&session.pg_catalog.static_tables.pg_get_keywords) as _,
-    );
+    if let Ok(tables) = super::static_tables() {
+        ctx.register_udtf("pg_get_keywords", Arc::clone(&tables.pg_get_keywords) as _);
+    }
     // The compatibility parser turns `current_user` into `session_user()`.
     for name in ["session_user", "current_user", "user", "current_role"] {
         ctx.register_udf(constant_text(name, session.user.clone()));
@@ -78,8 +78,8 @@ pub fn register_functions(ctx: &SessionContext, session: &SessionFunctionsContex
         Arc::clone(&session.settings),
         session.schemas.clone(),
     ));
-    ctx.register_udf(obj_description(Arc::clone(&session.pg_catalog)));
-    ctx.register_udf(col_description(Arc::clone(&session.pg_catalog)));
+    ctx.register_udf(obj_description(Arc::clone(&session.view)));
+    ctx.register_udf(col_description(Arc::clone(&session.view)));
     // Definitions of objects the lake does not have (indexes, triggers, rules, functions):
     // psql's \d asks for them, and PostgreSQL returns NULL for an object without one.
     for name in [
@@ -241,24 +241,28 @@ fn current_schema(settings: Arc<RwLock<Settings>>, schemas: Vec<String>) -> Scal
 }
 
 /// `obj_description(oid, 'pg_class')`: a table's comment from the catalog.
-fn obj_description(pg: Arc<PgCatalog>) -> ScalarUDF {
+fn obj_description(view: ViewHandle) -> ScalarUDF {
     text_function(
         "obj_description",
         vec![DataType::Int64, DataType::Utf8],
-        move |args| pg.table_by_oid(args[0].as_i64()?)?.glue.description.clone(),
+        move |args| {
+            let table = view.load().pg_catalog.table_by_oid(args[0].as_i64()?)?;
+            table.entry().glue.description.clone()
+        },
     )
 }
 
 /// `col_description(table oid, attnum)`: a column's comment from the catalog.
-fn col_description(pg: Arc<PgCatalog>) -> ScalarUDF {
+fn col_description(view: ViewHandle) -> ScalarUDF {
     text_function(
         "col_description",
         vec![DataType::Int64, DataType::Int64],
         move |args| {
-            let table = pg.table_by_oid(args[0].as_i64()?)?;
+            let table = view.load().pg_catalog.table_by_oid(args[0].as_i64()?)?;
             let index = usize::try_from(args[1].as_i64()?).ok()?.checked_sub(1)?;
-            let field = table.schema.fields().get(index)?;
-            table.column_comments.get(field.name()).cloned()
+            let schema = table.schema();
+            let field = schema.fields().get(index)?;
+            table.entry().column_comments.get(field.name()).cloned()
         },
     )
 }

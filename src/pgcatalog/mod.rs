@@ -5,6 +5,11 @@
 //! `CatalogInfo` over catalog metadata so that listing tables never opens them, share one
 //! provider between sessions so that OIDs agree across connections, and assign every table its
 //! OID at start-up so RowDescription can name the table a column comes from.
+//!
+//! Metadata follows data (D10): each principal gets a `pg_catalog` built from their
+//! [`Access`], so tables and columns that do not exist for them are absent from `pg_class`,
+//! `pg_attribute` and the comment functions, and column numbers have no gaps where a hidden
+//! column sits. Principals with the same access share one.
 
 mod functions;
 mod patched;
@@ -16,7 +21,7 @@ use std::sync::{Arc, LazyLock, RwLock};
 use async_trait::async_trait;
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Int64Type, SchemaRef};
-use datafusion::catalog::SchemaProvider;
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, SchemaProvider};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::TableType;
 use datafusion::prelude::SessionContext;
@@ -25,7 +30,8 @@ use datafusion_pg_catalog::pg_catalog::context::{PgCatalogContextProvider, Role}
 use datafusion_pg_catalog::pg_catalog::{PgCatalogSchemaProvider, PgCatalogStaticTables};
 
 use crate::auth::Users;
-use crate::catalog::{LakeCatalog, TableEntry, DATABASE_NAME};
+use crate::catalog::DATABASE_NAME;
+use crate::policy::{Access, TableAccess};
 pub use functions::{register_functions, SessionFunctionsContext};
 
 pub const PG_CATALOG_SCHEMA: &str = "pg_catalog";
@@ -37,10 +43,15 @@ static STATIC_TABLES: LazyLock<Result<Arc<PgCatalogStaticTables>, String>> = Laz
         .map_err(|e| e.to_string())
 });
 
-/// Catalog metadata as datafusion-pg-catalog reads it.
+/// The static tables, shared by every `pg_catalog`.
+pub fn static_tables() -> Result<Arc<PgCatalogStaticTables>, String> {
+    STATIC_TABLES.clone()
+}
+
+/// Catalog metadata as datafusion-pg-catalog reads it: what exists for one principal.
 #[derive(Debug, Clone)]
 struct LakeCatalogInfo {
-    lake: Arc<LakeCatalog>,
+    access: Arc<Access>,
 }
 
 #[async_trait]
@@ -54,13 +65,13 @@ impl CatalogInfo for LakeCatalogInfo {
     async fn schema_names(&self, catalog: &str) -> Result<Option<Vec<String>>> {
         Ok((catalog == DATABASE_NAME).then(|| {
             let mut names = vec![PG_CATALOG_SCHEMA.to_owned()];
-            names.extend(self.lake.schema_names().iter().cloned());
+            names.extend(self.access.schema_names());
             names
         }))
     }
 
     async fn table_names(&self, catalog: &str, schema: &str) -> Result<Option<Vec<String>>> {
-        Ok((catalog == DATABASE_NAME).then(|| self.lake.table_names(schema)))
+        Ok((catalog == DATABASE_NAME).then(|| self.access.table_names(schema)))
     }
 
     async fn table_schema(
@@ -69,9 +80,7 @@ impl CatalogInfo for LakeCatalogInfo {
         schema: &str,
         table: &str,
     ) -> Result<Option<SchemaRef>> {
-        Ok(self
-            .entry(catalog, schema, table)
-            .map(|e| Arc::clone(&e.schema)))
+        Ok(self.entry(catalog, schema, table).map(|t| t.schema()))
     }
 
     async fn table_type(
@@ -85,9 +94,9 @@ impl CatalogInfo for LakeCatalogInfo {
 }
 
 impl LakeCatalogInfo {
-    fn entry(&self, catalog: &str, schema: &str, table: &str) -> Option<Arc<TableEntry>> {
+    fn entry(&self, catalog: &str, schema: &str, table: &str) -> Option<TableAccess> {
         (catalog == DATABASE_NAME)
-            .then(|| self.lake.table(schema, table))
+            .then(|| self.access.table(schema, table))
             .flatten()
     }
 }
@@ -121,12 +130,11 @@ impl PgCatalogContextProvider for LakeRoles {
     }
 }
 
-/// The shared `pg_catalog` schema plus the OIDs it gave each table.
+/// One principal's `pg_catalog` schema plus the OIDs it gave each table.
 #[derive(Debug)]
 pub struct PgCatalog {
     schema: Arc<dyn SchemaProvider>,
-    static_tables: Arc<PgCatalogStaticTables>,
-    lake: Arc<LakeCatalog>,
+    access: Arc<Access>,
     table_oids: TableOids,
     /// The catalog generation `table_oids` were read at.
     oids_generation: AtomicU64,
@@ -135,15 +143,15 @@ pub struct PgCatalog {
 type TableOids = Arc<RwLock<HashMap<(String, String), i32>>>;
 
 /// Type modifiers of the catalog's columns, keyed by (table OID, attnum).
-fn type_modifiers(lake: Arc<LakeCatalog>, oids: TableOids) -> patched::TypeModifiers {
+fn type_modifiers(access: Arc<Access>, oids: TableOids) -> patched::TypeModifiers {
     Arc::new(move || {
         let oids = oids.read().expect("oid lock");
         let mut modifiers = HashMap::new();
         for ((schema, table), oid) in oids.iter() {
-            let Some(entry) = lake.table(schema, table) else {
+            let Some(table) = access.table(schema, table) else {
                 continue;
             };
-            for (index, field) in entry.schema.fields().iter().enumerate() {
+            for (index, field) in table.schema().fields().iter().enumerate() {
                 let modifier = crate::session::type_modifier(field.data_type());
                 if modifier >= 0 {
                     modifiers.insert((*oid, index as i16 + 1), modifier);
@@ -155,24 +163,24 @@ fn type_modifiers(lake: Arc<LakeCatalog>, oids: TableOids) -> patched::TypeModif
 }
 
 impl PgCatalog {
-    pub fn new(lake: Arc<LakeCatalog>, users: Arc<Users>) -> Result<Self, String> {
-        let static_tables = STATIC_TABLES.clone()?;
+    /// The `pg_catalog` of one principal; table OIDs are read on first use
+    /// ([`Self::load_table_oids`]).
+    pub fn new(access: Arc<Access>, users: Arc<Users>) -> Result<Self, String> {
         let info = LakeCatalogInfo {
-            lake: Arc::clone(&lake),
+            access: Arc::clone(&access),
         };
         let provider =
-            PgCatalogSchemaProvider::try_new(info, Arc::clone(&static_tables), LakeRoles { users })
+            PgCatalogSchemaProvider::try_new(info, static_tables()?, LakeRoles { users })
                 .map_err(|e| e.to_string())?;
         let table_oids = TableOids::default();
-        let modifiers = type_modifiers(Arc::clone(&lake), Arc::clone(&table_oids));
+        let modifiers = type_modifiers(Arc::clone(&access), Arc::clone(&table_oids));
         let schema = Arc::new(patched::PatchedPgCatalog::new(
             Arc::new(provider),
             modifiers,
         ));
         Ok(Self {
             schema,
-            static_tables,
-            lake,
+            access,
             table_oids,
             oids_generation: AtomicU64::new(u64::MAX),
         })
@@ -184,16 +192,20 @@ impl PgCatalog {
 
     /// Whether tables appeared or went since the OIDs were read.
     pub fn oids_outdated(&self) -> bool {
-        self.oids_generation.load(Ordering::Relaxed) != self.lake.generation()
+        self.oids_generation.load(Ordering::Relaxed) != self.access.lake().generation()
     }
 
     /// Reads every table's OID from `pg_class`, which assigns them in catalog order; the provider
     /// keeps them for its lifetime, so RowDescription and `pg_class` agree. Read again when the
     /// catalog's tables change.
-    pub async fn load_table_oids(&self, ctx: &SessionContext) -> Result<()> {
-        let generation = self.lake.generation();
+    pub async fn load_table_oids(&self) -> Result<()> {
+        let generation = self.access.lake().generation();
+        let ctx = SessionContext::new();
+        let schemas = Arc::new(MemoryCatalogProvider::new());
+        schemas.register_schema(PG_CATALOG_SCHEMA, self.schema())?;
+        ctx.register_catalog(DATABASE_NAME, schemas);
         let sql = "SELECT n.nspname, c.relname, CAST(c.oid AS BIGINT) \
-                   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace";
+                   FROM lake.pg_catalog.pg_class c JOIN lake.pg_catalog.pg_namespace n ON n.oid = c.relnamespace";
         let batches: Vec<RecordBatch> = ctx.sql(sql).await?.collect().await?;
         let mut oids = HashMap::new();
         for batch in &batches {
@@ -222,9 +234,41 @@ impl PgCatalog {
     }
 
     /// The table with this OID, for `obj_description` / `col_description`.
-    fn table_by_oid(&self, oid: i64) -> Option<Arc<TableEntry>> {
+    pub fn table_by_oid(&self, oid: i64) -> Option<TableAccess> {
         let oids = self.table_oids.read().expect("oid lock");
         let ((schema, table), _) = oids.iter().find(|(_, o)| i64::from(**o) == oid)?;
-        self.lake.table(schema, table)
+        self.access.table(schema, table)
+    }
+
+    pub fn access(&self) -> &Arc<Access> {
+        &self.access
+    }
+}
+
+/// Every principal's `pg_catalog` under the current policy, built on first use.
+#[derive(Debug)]
+pub struct PgCatalogs {
+    users: Arc<Users>,
+    built: std::sync::Mutex<Vec<Arc<PgCatalog>>>,
+}
+
+impl PgCatalogs {
+    pub fn new(users: Arc<Users>) -> Self {
+        Self {
+            users,
+            built: Default::default(),
+        }
+    }
+
+    pub fn for_access(&self, access: &Arc<Access>) -> Result<Arc<PgCatalog>, String> {
+        let mut built = self.built.lock().expect("pg_catalog cache");
+        // Those of an older policy load go; sessions still using them hold their own reference.
+        built.retain(|pg| pg.access.epoch >= access.epoch);
+        if let Some(pg) = built.iter().find(|pg| Arc::ptr_eq(&pg.access, access)) {
+            return Ok(Arc::clone(pg));
+        }
+        let pg = Arc::new(PgCatalog::new(Arc::clone(access), Arc::clone(&self.users))?);
+        built.push(Arc::clone(&pg));
+        Ok(pg)
     }
 }

@@ -128,7 +128,13 @@ impl ServerParameterProvider for SessionStarter {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let session = Arc::new(Session::new(&self.gateway, principal, &startup));
+        let session = match Session::new(&self.gateway, principal, &startup) {
+            Ok(session) => Arc::new(session),
+            Err(e) => {
+                tracing::error!(%user, error = %e, "cannot start a session");
+                return None;
+            }
+        };
         let (pid, secret) = client.pid_and_secret_key();
         let registration = self
             .gateway

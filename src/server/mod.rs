@@ -18,7 +18,8 @@ use crate::catalog::backend::{CatalogBackend, FixtureBackend, GlueBackend, GlueS
 use crate::catalog::fixtures::FixtureFiles;
 use crate::catalog::{CacheSettings, LakeCatalog};
 use crate::config::{CatalogKind, Config};
-use crate::pgcatalog::PgCatalog;
+use crate::pgcatalog::PgCatalogs;
+use crate::policy::{PolicyFiles, PolicyStore};
 use crate::scan::stores::{ObjectStores, S3Settings};
 pub use cancel::{CancelRegistration, CancelRegistry};
 pub use handlers::ConnectionHandlers;
@@ -28,7 +29,9 @@ pub use handlers::ConnectionHandlers;
 #[derive(Debug)]
 pub struct Gateway {
     pub lake: Arc<LakeCatalog>,
-    pub pg_catalog: Arc<PgCatalog>,
+    pub policies: Arc<PolicyStore>,
+    /// Each principal's pg_catalog under the policy in force.
+    pub pg_catalogs: PgCatalogs,
     pub users: Arc<Users>,
     pub runtime: Arc<RuntimeEnv>,
     pub cancels: Arc<CancelRegistry>,
@@ -53,21 +56,23 @@ impl Gateway {
         let backend = catalog_backend(config, &root).await?;
         let lake = Arc::new(LakeCatalog::load(backend, stores, cache_settings(config)).await?);
         tracing::info!(catalog = lake.backend_kind(), "catalog loaded");
-        let pg_catalog = Arc::new(PgCatalog::new(Arc::clone(&lake), Arc::clone(&users))?);
+        let files = match &config.policy.dir {
+            Some(dir) => PolicyFiles::Dir(dir.clone()),
+            None => PolicyFiles::Demo,
+        };
+        let policies = Arc::new(PolicyStore::load(files, Arc::clone(&lake)).await?);
+        policies.watch(Duration::from_millis(
+            config.policy.reload_check_ms.max(100),
+        ));
         let gateway = Arc::new(Self {
+            pg_catalogs: PgCatalogs::new(Arc::clone(&users)),
             lake,
-            pg_catalog,
+            policies,
             users,
             runtime,
             cancels: Arc::default(),
             target_partitions: config.engine.target_partitions.unwrap_or_else(num_cpus),
         });
-        let bootstrap = crate::session::bootstrap_context(&gateway);
-        gateway
-            .pg_catalog
-            .load_table_oids(&bootstrap)
-            .await
-            .map_err(|e| format!("cannot build pg_catalog: {e}"))?;
         Ok(gateway)
     }
 }

@@ -15,6 +15,7 @@ use super::encode::{field_infos, format_options, wire_schema};
 use super::origin::{column_origins, ColumnOrigin};
 use super::stream::{data_rows, guarded_batches, StatementGuard};
 use super::timestamps::TextTimestamps;
+use super::view::PrincipalView;
 use super::Session;
 use crate::catalog::backend::CatalogError;
 use crate::error::LakegateError;
@@ -30,6 +31,9 @@ pub struct PlannedQuery {
     pub names: Vec<String>,
     pub origins: Vec<ColumnOrigin>,
     pub wire_schema: SchemaRef,
+    /// The policy load it was planned under; a prepared statement is planned again after a
+    /// reload, so it never runs with revoked rights.
+    pub policy_epoch: u64,
 }
 
 impl Session {
@@ -41,11 +45,10 @@ impl Session {
         if let Err(e) = self.gateway.lake.refresh_if_stale().await {
             tracing::debug!(error = %e, "catalog refresh failed; planning with the last snapshot");
         }
-        let pg_catalog = &self.gateway.pg_catalog;
-        if pg_catalog.oids_outdated() {
-            let bootstrap = super::bootstrap_context(&self.gateway);
-            if let Err(e) = pg_catalog.load_table_oids(&bootstrap).await {
-                tracing::warn!(error = %e, "cannot renumber tables after a catalog change");
+        let view = self.current_view().await?;
+        if view.pg_catalog.oids_outdated() {
+            if let Err(e) = view.pg_catalog.load_table_oids().await {
+                tracing::warn!(error = %e, "cannot number the tables in pg_catalog");
             }
         }
         let state = self.ctx.state();
@@ -53,18 +56,32 @@ impl Session {
             .statement_to_plan(DfStatement::Statement(Box::new(statement.clone())))
             .await?;
         check_read_only(&plan)?;
-        Ok(self.describe(plan))
+        Ok(self.describe(plan, &view))
+    }
+
+    /// A prepared statement's plan, planned again if the policy was reloaded since: the old plan
+    /// read tables through the old policy. As in PostgreSQL, a plan whose result columns changed
+    /// cannot be used by the statement that described them.
+    pub async fn replan_if_policy_changed(
+        &self,
+        statement: &Statement,
+        planned: &PlannedQuery,
+    ) -> Result<PlannedQuery, LakegateError> {
+        if planned.policy_epoch == self.gateway.policies.epoch() {
+            return Ok(planned.clone());
+        }
+        let fresh = self.plan(statement).await?;
+        if fresh.wire_schema != planned.wire_schema {
+            return Err(LakegateError::NotSupported(
+                "cached plan must not change result type".into(),
+            ));
+        }
+        Ok(fresh)
     }
 
     /// What clients are told about a plan's result columns.
-    fn describe(&self, plan: LogicalPlan) -> PlannedQuery {
-        let lake = &self.gateway.lake;
-        let origins = column_origins(
-            &plan,
-            lake,
-            &self.gateway.pg_catalog,
-            &self.default_schema(),
-        );
+    fn describe(&self, plan: LogicalPlan, view: &PrincipalView) -> PlannedQuery {
+        let origins = column_origins(&plan, &view.pg_catalog, &self.default_schema());
         let wire_schema = wire_schema(plan.schema().as_arrow());
         let names = super::naming::column_names(&plan);
         PlannedQuery {
@@ -72,6 +89,7 @@ impl Session {
             names,
             origins,
             wire_schema,
+            policy_epoch: view.access.epoch,
         }
     }
 
@@ -110,13 +128,17 @@ impl Session {
             frame = self.ctx.execute_logical_plan(planned.plan.clone()) => frame?,
             _ = guard.cancel.cancelled() => return Err(LakegateError::Canceled),
         };
+        if let LogicalPlan::Statement(PlanStatement::Prepare(prepare)) = &planned.plan {
+            self.remember_sql_prepared(&prepare.name);
+        }
         if let Some(tag) = tag {
             return Ok(Response::Execution(Tag::new(tag)));
         }
         // SQL-level EXECUTE: the result is that of the prepared statement, known only now.
         let planned = match planned.plan {
             LogicalPlan::Statement(PlanStatement::Execute(_)) => {
-                self.describe(frame.logical_plan().clone())
+                let view = self.view.load_full();
+                self.describe(frame.logical_plan().clone(), &view)
             }
             _ => planned,
         };
@@ -128,7 +150,7 @@ impl Session {
         };
         let stream = match &planned.plan {
             LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) => {
-                super::explain::with_scan_report(stream, &report)?
+                super::explain::with_scan_report(stream, &report, &self.view.load().access)?
             }
             _ => stream,
         };

@@ -10,6 +10,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use futures::StreamExt;
 
+use crate::policy::Access;
 use crate::scan::report::ScanReport;
 
 /// The plan type of the added row.
@@ -17,11 +18,16 @@ const PLAN_TYPE: &str = "lake_scan";
 
 /// Appends the scan report to an EXPLAIN result (plan_type, plan). The report is complete once
 /// the stream exists: scans are planned when the physical plan is created.
+///
+/// Scans of tables the principal reads through a row filter are left out: how many partitions
+/// and files exist beyond the filter is not theirs to know (security.md MD-08).
 pub fn with_scan_report(
     stream: SendableRecordBatchStream,
     report: &ScanReport,
+    access: &Access,
 ) -> Result<SendableRecordBatchStream> {
-    let scans = report.scans();
+    let mut scans = report.scans();
+    scans.retain(|scan| !access.hides_scan_of(&scan.table));
     if scans.is_empty() {
         return Ok(stream);
     }

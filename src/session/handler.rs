@@ -156,7 +156,18 @@ impl ExtendedQueryHandler for QueryHandler {
                     Command::CopyOut { format, .. } => Some(*format),
                     _ => None,
                 };
-                let bound = bind(portal, &prepared.param_types, planned.clone())?;
+                let statement = match &prepared.command {
+                    Command::Query(statement)
+                    | Command::CopyOut {
+                        query: statement, ..
+                    } => statement,
+                    _ => unreachable!("matched above"),
+                };
+                let planned = session
+                    .replan_if_policy_changed(statement, planned)
+                    .await
+                    .map_err(LakegateError::into_pgwire)?;
+                let bound = bind(portal, &prepared.param_types, planned)?;
                 session.execute(bound, format, copy).await
             }
             (command, _) => session.run(client, command.clone(), status, format).await,

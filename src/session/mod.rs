@@ -13,6 +13,7 @@ pub mod query_id;
 pub mod settings;
 mod stream;
 pub mod timestamps;
+pub mod view;
 
 use std::collections::BTreeSet;
 use std::collections::HashMap;
@@ -27,21 +28,27 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::Principal;
 use crate::catalog::{LakeCatalogProvider, DATABASE_NAME, PUBLIC_SCHEMA};
+use crate::error::LakegateError;
 use crate::pgcatalog::{register_functions, SessionFunctionsContext};
 use crate::server::Gateway;
 pub use encode::type_modifier;
 pub use handler::QueryHandler;
 use settings::Settings;
+use view::{PrincipalView, ViewHandle};
 
 pub struct Session {
     pub principal: Principal,
     pub ctx: SessionContext,
     pub settings: Arc<RwLock<Settings>>,
     gateway: Arc<Gateway>,
+    /// What exists for the principal under the policy in force.
+    view: ViewHandle,
     /// Cancels the statement that is running now; replaced at each statement's start.
     running: Mutex<CancellationToken>,
     /// Names of protocol-level prepared statements, for DEALLOCATE ALL / DISCARD ALL.
     statement_names: Mutex<BTreeSet<String>>,
+    /// Names of SQL-level prepared statements (PREPARE), dropped when the policy changes.
+    sql_prepared: Mutex<BTreeSet<String>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -53,20 +60,27 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    pub fn new(gateway: &Arc<Gateway>, principal: Principal, startup: &[(String, String)]) -> Self {
+    pub fn new(
+        gateway: &Arc<Gateway>,
+        principal: Principal,
+        startup: &[(String, String)],
+    ) -> Result<Self, LakegateError> {
         let settings = Arc::new(RwLock::new(Settings::new(
             &principal.user,
             principal.superuser,
             startup,
         )));
-        let ctx = session_context(gateway);
+        let view: ViewHandle = Arc::new(arc_swap::ArcSwap::from_pointee(view::build(
+            gateway, &principal,
+        )?));
+        let ctx = session_context(gateway, Arc::clone(&view));
         register_functions(
             &ctx,
             &SessionFunctionsContext {
                 user: principal.user.clone(),
                 settings: Arc::clone(&settings),
-                pg_catalog: Arc::clone(&gateway.pg_catalog),
-                schemas: gateway.lake.schema_names(),
+                view: Arc::clone(&view),
+                schemas: view.load().access.schema_names(),
             },
         );
         let session = Self {
@@ -74,11 +88,39 @@ impl Session {
             ctx,
             settings,
             gateway: Arc::clone(gateway),
+            view,
             running: Mutex::default(),
             statement_names: Mutex::default(),
+            sql_prepared: Mutex::default(),
         };
         session.apply_search_path();
-        session
+        Ok(session)
+    }
+
+    /// The view statements are planned with now, replaced if the policy was reloaded. Plans made
+    /// under the old policy must not run again: SQL-level prepared statements are dropped (their
+    /// EXECUTE then fails with 26000), protocol-level ones are planned again at Execute.
+    async fn current_view(&self) -> Result<Arc<PrincipalView>, LakegateError> {
+        let before = self.view.load().access.epoch;
+        let view = view::refresh(&self.view, &self.gateway, &self.principal)?;
+        if view.access.epoch != before {
+            let names = std::mem::take(&mut *self.sql_prepared.lock().expect("prepared lock"));
+            for name in names {
+                let deallocate = datafusion::logical_expr::LogicalPlan::Statement(
+                    datafusion::logical_expr::Statement::Deallocate(
+                        datafusion::logical_expr::Deallocate { name },
+                    ),
+                );
+                self.ctx.execute_logical_plan(deallocate).await?;
+            }
+        }
+        Ok(view)
+    }
+
+    /// Remembers a SQL-level PREPARE.
+    fn remember_sql_prepared(&self, name: &str) {
+        let mut names = self.sql_prepared.lock().expect("prepared lock");
+        names.insert(name.to_owned());
     }
 
     /// The settings reported to the client at startup.
@@ -105,7 +147,7 @@ impl Session {
     /// Unqualified table names resolve in the first schema of `search_path` that exists.
     fn apply_search_path(&self) {
         let path = self.settings.read().expect("settings lock").search_path();
-        let schemas = self.gateway.lake.schema_names();
+        let schemas = self.view.load().access.schema_names();
         let first = path
             .into_iter()
             .find(|s| schemas.contains(s))
@@ -131,8 +173,8 @@ impl Session {
     }
 }
 
-/// A DataFusion context over the shared runtime and the lake catalog.
-fn session_context(gateway: &Arc<Gateway>) -> SessionContext {
+/// A DataFusion context over the shared runtime and the principal's view of the lake catalog.
+fn session_context(gateway: &Arc<Gateway>, view: ViewHandle) -> SessionContext {
     let mut config = SessionConfig::new()
         .with_default_catalog_and_schema(DATABASE_NAME, PUBLIC_SCHEMA)
         .with_create_default_catalog_and_schema(false)
@@ -144,7 +186,7 @@ fn session_context(gateway: &Arc<Gateway>) -> SessionContext {
     options.sql_parser.map_string_types_to_utf8view = false;
     options.execution.parquet.schema_force_view_types = false;
     let catalogs = Arc::new(MemoryCatalogProviderList::new());
-    let lake = LakeCatalogProvider::new(Arc::clone(&gateway.lake), gateway.pg_catalog.schema());
+    let lake = LakeCatalogProvider::new(view);
     catalogs.register_catalog(DATABASE_NAME.to_owned(), Arc::new(lake));
     let state = SessionStateBuilder::new()
         .with_config(config)
@@ -156,9 +198,4 @@ fn session_context(gateway: &Arc<Gateway>) -> SessionContext {
     let ctx = SessionContext::new_with_state(state);
     CoerceIntArgsToBigInt::widen(&ctx);
     ctx
-}
-
-/// A context for the gateway's own catalog queries at start-up.
-pub fn bootstrap_context(gateway: &Arc<Gateway>) -> SessionContext {
-    session_context(gateway)
 }

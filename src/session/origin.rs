@@ -11,7 +11,6 @@ use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::TableReference;
 use datafusion::logical_expr::LogicalPlan;
 
-use crate::catalog::LakeCatalog;
 use crate::pgcatalog::PgCatalog;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +24,6 @@ pub type ColumnOrigin = Option<TableColumn>;
 /// The origin of every output column of `plan`.
 pub fn column_origins(
     plan: &LogicalPlan,
-    lake: &LakeCatalog,
     pg: &PgCatalog,
     default_schema: &str,
 ) -> Vec<ColumnOrigin> {
@@ -41,8 +39,9 @@ pub fn column_origins(
                 TableReference::Partial { schema, table }
                 | TableReference::Full { schema, table, .. } => (schema.as_ref(), table.as_ref()),
             };
-            let entry = lake.table(schema_name, table_name)?;
-            let index = entry.schema.index_of(field.name()).ok()?;
+            // Column numbers as the principal's pg_attribute numbers them (no hidden columns).
+            let table = pg.access().table(schema_name, table_name)?;
+            let index = table.schema().index_of(field.name()).ok()?;
             Some(TableColumn {
                 table_oid: pg.table_oid(schema_name, table_name)?,
                 attnum: i16::try_from(index + 1).ok()?,

@@ -24,5 +24,4 @@ for _ in $(seq 1 100); do
     sleep 0.2
 done
 
-export PGPASSWORD=analyst
-bash tests/clients/psql.sh "host=127.0.0.1 port=$PORT dbname=lake user=analyst"
+bash tests/clients/psql.sh "host=127.0.0.1 port=$PORT dbname=lake"

@@ -3,6 +3,7 @@
 //! it outlives each test's runtime.
 #![allow(dead_code)]
 
+pub mod policy_lake;
 pub mod raw;
 
 use std::net::SocketAddr;

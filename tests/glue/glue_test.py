@@ -122,8 +122,8 @@ allow_http = true
             raise RuntimeError("lakegate exited:\n" + (self.work / "gateway.log").read_text())
 
     def connect(self):
-        return psycopg.connect(host="127.0.0.1", port=self.port, dbname="lake", user="analyst",
-                               password="analyst", autocommit=True)
+        return psycopg.connect(host="127.0.0.1", port=self.port, dbname="lake", user="admin",
+                               password="admin", autocommit=True)
 
     def query(self, sql, params=None):
         with self.connect() as conn:

@@ -207,5 +207,6 @@ fn column(c: &glue::Column) -> Column {
         name: c.name().to_owned(),
         type_name: c.r#type().unwrap_or_default().to_owned(),
         comment: c.comment().map(str::to_owned),
+        parameters: c.parameters().cloned().unwrap_or_default(),
     }
 }

@@ -17,6 +17,7 @@ fn table(location: &str, keys: &[&str], parameters: &[(&str, &str)]) -> Table {
                 name: k.to_string(),
                 type_name: "string".into(),
                 comment: None,
+                ..Default::default()
             })
             .collect(),
         storage_descriptor: StorageDescriptor {

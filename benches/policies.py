@@ -1,0 +1,196 @@
+"""Policy benchmark: what enforcement costs, against the same gateway without it, in one run.
+
+  planning   EXPLAIN of a one-day query on sales.orders (plans the scan, reads no rows), as a
+             principal with one grant, with 1 and with 5,000 policy rules loaded; comparator:
+             admin (a superuser: no policy) on the same gateway.
+  aggregate  SELECT status, currency, count(*), sum(amount), max(card_number) … GROUP BY over
+             all orders, as a principal whose data filter keeps every row (amount >= 0, so the
+             work is the same) and with two masks (card_number, status); comparator: admin.
+
+Runs are interleaved (A, B, A, B, …) on the demo lake; medians are reported with their ratio.
+Usage: python3 benches/policies.py LAKEGATE_BIN [--quick] [--runs N]
+"""
+
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("LAKEGATE_BENCH_DATA", Path.home() / ".cache/lakegate-bench"))
+PLAN_SQL = ("SELECT count(*), sum(amount) FROM sales.orders "
+            "WHERE order_date = DATE '2024-03-01' AND region = 'EMEA'")
+AGG_SQL = ("SELECT status, currency, count(*), sum(amount), max(card_number) FROM sales.orders "
+           "GROUP BY status, currency")
+
+BENCH_RULES = """
+p, group:planners, sales.*, *, SELECT, allow
+p, group:masked, filter:all_orders, *, SELECT, allow
+p2, all_orders, sales.orders, "amount >= 0", *
+p3, group:masked, sales.orders.card_number, "'XXXX-XXXX-XXXX-' || right(card_number, 4)"
+p3, group:masked, sales.orders.status, "upper(status)"
+"""
+
+
+def log(message):
+    print(message, flush=True)
+
+
+def filler_rules(count):
+    """Rules for other subjects, as a large organisation's policy would have them."""
+    rows = []
+    for i in range(count):
+        kind = i % 4
+        if kind == 0:
+            rows.append(f"p, group:team{i}, sales.*, * -card_number, SELECT, allow")
+        elif kind == 1:
+            rows.append(f"p, user:person{i}, web.events, *, SELECT, allow")
+        elif kind == 2:
+            rows.append(f"p3, group:team{i}, sales.customers.email, \"md5(email)\"")
+        else:
+            rows.append(f"p, group:team{i}, raw.*, *, ALL, deny")
+    return rows
+
+
+def write_policy(directory, fillers):
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "policies/model.conf", directory / "model.conf")
+    text = BENCH_RULES + "\n".join(filler_rules(fillers)) + "\n"
+    (directory / "policy.csv").write_text(text)
+    rules = sum(1 for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    return rules
+
+
+def write_users(path):
+    """admin (superuser), planner and masked; passwords equal the names."""
+    from hashlib import pbkdf2_hmac
+    import base64
+    lines = []
+    for name, groups, superuser in [("admin", [], True), ("planner", ["planners"], False),
+                                    ("masked", ["masked"], False)]:
+        salt = f"bench-{name}".encode()
+        salted = pbkdf2_hmac("sha256", name.encode(), salt, 4096)
+        lines += [ "[[user]]", f'name = "{name}"', f"superuser = {str(superuser).lower()}",
+                   "groups = [" + ", ".join(f'"{g}"' for g in groups) + "]", "iterations = 4096",
+                   f'salt = "{base64.b64encode(salt).decode()}"',
+                   f'salted_password = "{base64.b64encode(salted).decode()}"', ""]
+    path.write_text("\n".join(lines))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(binary, lake, users, policies, name, work):
+    port = free_port()
+    config = work / f"{name}.toml"
+    config.write_text(f'[auth]\nusers_file = "{users}"\n[policy]\ndir = "{policies}"\n')
+    log_file = open(work / f"{name}.log", "w")
+    proc = subprocess.Popen([binary, "serve", "--config", str(config), "--listen",
+                             f"127.0.0.1:{port}", "--lake-root", str(lake)],
+                            stdout=log_file, stderr=subprocess.STDOUT)
+    for _ in range(600):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, port
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError((work / f"{name}.log").read_text())
+            time.sleep(0.1)
+    raise RuntimeError(f"lakegate ({name}) did not start")
+
+
+def connect(port, user):
+    return psycopg.connect(host="127.0.0.1", port=port, dbname="lake", user=user, password=user,
+                           autocommit=True)
+
+
+def timed(conn, sql):
+    start = time.perf_counter()
+    conn.execute(sql).fetchall()
+    return (time.perf_counter() - start) * 1000
+
+
+def interleaved(arms, sql, runs):
+    """Median ms per arm, the arms run alternately."""
+    times = {name: [] for name in arms}
+    for conn in arms.values():
+        timed(conn, sql)  # warm caches and connections
+    for _ in range(runs):
+        for name, conn in arms.items():
+            times[name].append(timed(conn, sql))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def main():
+    args = sys.argv[1:]
+    if not args or args[0].startswith("-"):
+        sys.exit(__doc__)
+    binary, quick = args[0], "--quick" in args
+    runs = int(args[args.index("--runs") + 1]) if "--runs" in args else (5 if quick else 15)
+    plan_runs = 50 if quick else 300
+    scale = "0.1" if quick else "1"
+    work = DATA / "policies"
+    work.mkdir(parents=True, exist_ok=True)
+    lake = DATA / f"scale-{scale}"
+    if not (lake / "lakegate-demo.json").exists():
+        log(f"[1/4] generating the demo lake (scale {scale}) in {lake}")
+        subprocess.run([binary, "demo", "generate", "--scale", scale, "--lake-root", str(lake)],
+                       check=True)
+    else:
+        log(f"[1/4] reusing the demo lake in {lake}")
+    users = work / "users.toml"
+    write_users(users)
+    one = write_policy(work / "one", 0)
+    many = write_policy(work / "many", 5000 - 5)
+    log(f"[2/4] policies: {one} and {many} rules; starting two gateways")
+    gateways = [start(binary, lake, users, work / "one", "one", work),
+                start(binary, lake, users, work / "many", "many", work)]
+    try:
+        (_, port_one), (_, port_many) = gateways
+        log(f"[3/4] planning: {plan_runs} interleaved EXPLAINs per arm")
+        planning = interleaved({
+            "admin (no policy)": connect(port_many, "admin"),
+            f"planner, {one} rules loaded": connect(port_one, "planner"),
+            f"planner, {many} rules loaded": connect(port_many, "planner"),
+        }, "EXPLAIN " + PLAN_SQL, plan_runs)
+        log(f"[4/4] aggregate: {runs} interleaved runs per arm")
+        aggregate = interleaved({
+            "admin (no policy)": connect(port_many, "admin"),
+            "row filter + 2 masks": connect(port_many, "masked"),
+        }, AGG_SQL, runs)
+    finally:
+        for proc, _ in gateways:
+            proc.terminate()
+    report(planning, aggregate, scale, runs, plan_runs)
+
+
+def report(planning, aggregate, scale, runs, plan_runs):
+    base_plan = planning["admin (no policy)"]
+    base_agg = aggregate["admin (no policy)"]
+    lines = [f"# Policy benchmark {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC", "",
+             f"Demo lake scale {scale}; release build; medians; interleaved arms.", "",
+             f"## Planning (EXPLAIN, {plan_runs} runs per arm)", "",
+             "| arm | median ms | added vs admin ms |", "|---|---|---|"]
+    lines += [f"| {arm} | {ms:.3f} | {ms - base_plan:+.3f} |" for arm, ms in planning.items()]
+    lines += ["", f"## Aggregate over all orders ({runs} runs per arm)", "",
+              "| arm | median ms | ratio to admin |", "|---|---|---|"]
+    lines += [f"| {arm} | {ms:.1f} | {ms / base_agg:.3f} |" for arm, ms in aggregate.items()]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    out = ROOT / "benches/results" / f"policies-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.md"
+    out.write_text(text)
+    log(f"written to {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
