@@ -5,7 +5,8 @@
              admin (a superuser: no policy) on the same gateway.
   aggregate  SELECT status, currency, count(*), sum(amount), max(card_number) … GROUP BY over
              all orders, as a principal whose data filter keeps every row (amount >= 0, so the
-             work is the same) and with two masks (card_number, status); comparator: admin.
+             work is the same) and with two masks (card_number, status), and as principals with
+             only the filter and only the masks; comparator: admin.
 
 Runs are interleaved (A, B, A, B, …) on the demo lake; medians are reported with their ratio.
 Usage: python3 benches/policies.py LAKEGATE_BIN [--quick] [--runs N]
@@ -30,12 +31,18 @@ PLAN_SQL = ("SELECT count(*), sum(amount) FROM sales.orders "
 AGG_SQL = ("SELECT status, currency, count(*), sum(amount), max(card_number) FROM sales.orders "
            "GROUP BY status, currency")
 
-BENCH_RULES = """
-p, group:planners, sales.*, *, SELECT, allow
+PLANNER_RULE = "p, group:planners, sales.*, *, SELECT, allow\n"
+# masked: a data filter that keeps every row (so the work compared is the same) and two masks;
+# filtered and maskonly split the cost between the two.
+BENCH_RULES = PLANNER_RULE + """
 p, group:masked, filter:all_orders, *, SELECT, allow
+p, group:filtered, filter:all_orders, *, SELECT, allow
 p2, all_orders, sales.orders, "amount >= 0", *
+p, group:maskonly, sales.orders, *, SELECT, allow
 p3, group:masked, sales.orders.card_number, "'XXXX-XXXX-XXXX-' || right(card_number, 4)"
 p3, group:masked, sales.orders.status, "upper(status)"
+p3, group:maskonly, sales.orders.card_number, "'XXXX-XXXX-XXXX-' || right(card_number, 4)"
+p3, group:maskonly, sales.orders.status, "upper(status)"
 """
 
 
@@ -59,10 +66,10 @@ def filler_rules(count):
     return rows
 
 
-def write_policy(directory, fillers):
+def write_policy(directory, rules, fillers):
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "policies/model.conf", directory / "model.conf")
-    text = BENCH_RULES + "\n".join(filler_rules(fillers)) + "\n"
+    text = rules + "\n".join(filler_rules(fillers)) + "\n"
     (directory / "policy.csv").write_text(text)
     rules = sum(1 for line in text.splitlines() if line.strip() and not line.startswith("#"))
     return rules
@@ -74,7 +81,8 @@ def write_users(path):
     import base64
     lines = []
     for name, groups, superuser in [("admin", [], True), ("planner", ["planners"], False),
-                                    ("masked", ["masked"], False)]:
+                                    ("masked", ["masked"], False), ("filtered", ["filtered"], False),
+                                    ("maskonly", ["maskonly"], False)]:
         salt = f"bench-{name}".encode()
         salted = pbkdf2_hmac("sha256", name.encode(), salt, 4096)
         lines += [ "[[user]]", f'name = "{name}"', f"superuser = {str(superuser).lower()}",
@@ -136,7 +144,7 @@ def main():
     if not args or args[0].startswith("-"):
         sys.exit(__doc__)
     binary, quick = args[0], "--quick" in args
-    runs = int(args[args.index("--runs") + 1]) if "--runs" in args else (5 if quick else 15)
+    runs = int(args[args.index("--runs") + 1]) if "--runs" in args else (5 if quick else 21)
     plan_runs = 50 if quick else 300
     scale = "0.1" if quick else "1"
     work = DATA / "policies"
@@ -150,8 +158,8 @@ def main():
         log(f"[1/4] reusing the demo lake in {lake}")
     users = work / "users.toml"
     write_users(users)
-    one = write_policy(work / "one", 0)
-    many = write_policy(work / "many", 5000 - 5)
+    one = write_policy(work / "one", PLANNER_RULE, 0)
+    many = write_policy(work / "many", BENCH_RULES, 5000 - BENCH_RULES.count("\np"))
     log(f"[2/4] policies: {one} and {many} rules; starting two gateways")
     gateways = [start(binary, lake, users, work / "one", "one", work),
                 start(binary, lake, users, work / "many", "many", work)]
@@ -167,6 +175,8 @@ def main():
         aggregate = interleaved({
             "admin (no policy)": connect(port_many, "admin"),
             "row filter + 2 masks": connect(port_many, "masked"),
+            "row filter only": connect(port_many, "filtered"),
+            "2 masks only": connect(port_many, "maskonly"),
         }, AGG_SQL, runs)
     finally:
         for proc, _ in gateways:

@@ -63,6 +63,22 @@ impl Metadata {
         Ok(metadata)
     }
 
+    /// Whether anything a decision could depend on changed: tables (unchanged entries are reused,
+    /// so a new `Arc` means a changed definition), unreadable tables, database parameters.
+    pub fn differs_from(&self, other: &Metadata) -> bool {
+        let same_entries = self.tables.len() == other.tables.len()
+            && self.tables.iter().all(|(key, entry)| {
+                other
+                    .tables
+                    .get(key)
+                    .is_some_and(|old| Arc::ptr_eq(old, entry))
+            });
+        !same_entries
+            || self.broken != other.broken
+            || self.database_parameters != other.database_parameters
+            || self.schemas != other.schemas
+    }
+
     fn add(&mut self, table: Table, previous: Option<&Metadata>) {
         let key = (table.database_name.clone(), table.name.clone());
         if let Some(old) = previous.and_then(|p| p.tables.get(&key)) {

@@ -117,6 +117,9 @@ pub struct LakeCatalog {
     refresh: Mutex<Option<(Instant, CatalogError)>>,
     /// Bumped whenever the set of tables changes, so pg_catalog knows to renumber.
     generation: AtomicU64,
+    /// Bumped whenever anything in the catalog changes (a table's definition, a database's
+    /// parameters, where tags live), so access decisions and prepared plans are made again.
+    version: AtomicU64,
 }
 
 impl LakeCatalog {
@@ -146,12 +149,18 @@ impl LakeCatalog {
             metadata: RwLock::new(Arc::new(metadata)),
             refresh: Mutex::new(None),
             generation: AtomicU64::new(0),
+            version: AtomicU64::new(0),
         })
     }
 
     /// Changes whenever a table appears or disappears.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Relaxed)
+    }
+
+    /// Changes whenever any catalog entry changes.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Relaxed)
     }
 
     /// "Glue" or "fixtures".
@@ -186,6 +195,9 @@ impl LakeCatalog {
                     && fresh.tables.keys().all(|k| current.tables.contains_key(k));
                 if !same_tables {
                     self.generation.fetch_add(1, Ordering::Relaxed);
+                }
+                if fresh.differs_from(&current) {
+                    self.version.fetch_add(1, Ordering::Relaxed);
                 }
                 *self.metadata.write().expect("catalog metadata") = Arc::new(fresh);
                 *last_failure = None;

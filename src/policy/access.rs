@@ -44,7 +44,8 @@ pub fn visible_schema(entry: &TableEntry, policy: &TablePolicy) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-type Decided = (Arc<TableEntry>, Option<Arc<TablePolicy>>);
+/// A decision, with the catalog entry and catalog version it was made for.
+type Decided = (Arc<TableEntry>, u64, Option<Arc<TablePolicy>>);
 
 #[derive(Debug)]
 pub struct Access {
@@ -82,13 +83,16 @@ impl Access {
             return Some(TableAccess::Full(entry));
         };
         let key = (schema.to_owned(), table.to_owned());
+        let version = self.lake.version();
         let mut decided = self.decided.lock().expect("access lock");
         let policy = match decided.get(&key) {
-            Some((seen, policy)) if Arc::ptr_eq(seen, &entry) => policy.clone(),
+            Some((seen, at, policy)) if Arc::ptr_eq(seen, &entry) && *at == version => {
+                policy.clone()
+            }
             _ => {
                 let parameters = self.lake.database_parameters(schema);
                 let policy = rules.table_policy(&entry, &parameters).map(Arc::new);
-                decided.insert(key, (Arc::clone(&entry), policy.clone()));
+                decided.insert(key, (Arc::clone(&entry), version, policy.clone()));
                 policy
             }
         };

@@ -10,7 +10,7 @@ pub fn check(config: Config) -> Result<(), String> {
     crate::cli::runtime()?.block_on(async move {
         let gateway = Gateway::build(&config).await?;
         let snapshot = gateway.policies.snapshot();
-        let problems = super::explain::check_expressions(&gateway.lake, &snapshot.index);
+        let problems = super::explain::check_against_catalog(&gateway.lake, &snapshot.index);
         if problems.is_empty() {
             println!(
                 "policy OK: {} rules; every data filter and mask plans against the catalog",
@@ -19,11 +19,15 @@ pub fn check(config: Config) -> Result<(), String> {
             return Ok(());
         }
         for problem in &problems {
-            println!("problem: {problem}");
+            let kind = if problem.fatal { "problem" } else { "note" };
+            println!("{kind}: {}", problem.message);
+        }
+        let fatal = problems.iter().filter(|p| p.fatal).count();
+        if fatal == 0 {
+            return Ok(());
         }
         Err(format!(
-            "{} problem(s) in the policy; tables they touch cannot be read until fixed",
-            problems.len()
+            "{fatal} problem(s) in the policy; it would not load"
         ))
     })
 }

@@ -9,6 +9,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use super::decide::Decisions;
 use super::rules::{DataFilter, Effect, Grant, Mask, Permission, Resource};
 use super::source::RuleSet;
 use super::tags;
@@ -29,11 +30,16 @@ impl PolicyIndex {
     /// Indexes a rule set; references that cannot be resolved are errors (D6).
     pub fn build(set: RuleSet) -> Result<Self, String> {
         let rule_count = set.len();
-        let filters: HashMap<String, Arc<DataFilter>> = set
-            .filters
-            .into_iter()
-            .map(|f| (f.name.clone(), Arc::new(f)))
-            .collect();
+        let mut filters: HashMap<String, Arc<DataFilter>> = HashMap::new();
+        for filter in set.filters {
+            if let Some(first) = filters.get(&filter.name) {
+                return Err(format!(
+                    "data filter {} is defined twice: {:?} and {:?}",
+                    filter.name, first.source, filter.source
+                ));
+            }
+            filters.insert(filter.name.clone(), Arc::new(filter));
+        }
         let mut index = PolicyIndex {
             roles: set.roles,
             rule_count,
@@ -67,6 +73,11 @@ impl PolicyIndex {
             subjects.extend(self.roles.get(&subject).into_iter().flatten().cloned());
         }
         subjects
+    }
+
+    /// Every grant and deny.
+    pub fn grants(&self) -> impl Iterator<Item = &Grant> {
+        self.grants.values().flatten().map(|g| g.as_ref())
     }
 
     /// Every policy expression with the table (and column) it applies to, for checking.
@@ -180,12 +191,6 @@ impl TablePolicy {
     }
 }
 
-/// One allowing rule's contribution to a table: the columns it names and the rows it covers.
-struct Allowed {
-    columns: Vec<bool>,
-    row_filter: Option<String>,
-}
-
 impl PrincipalRules {
     /// Whether any rule names this database itself with a permission (e.g. CREATE_TABLE).
     pub fn mentions_database(&self, database: &str) -> bool {
@@ -219,10 +224,63 @@ impl PrincipalRules {
                 continue;
             };
             decisions.record(grant, columns, row_filter);
+            if let Resource::DataFilter(name) = &grant.resource {
+                let filter = &self.filters[name];
+                decisions.decided_by.push(filter.source.clone());
+            }
         }
         let mut policy = decisions.into_policy(entry.qualified_name(), &names)?;
         self.apply_masks(&mut policy, entry);
+        policy.conflicts.extend(self.unknown_names(entry, &names));
         Some(policy)
+    }
+
+    /// Columns that rules naming exactly this table spell out but the table does not have (a
+    /// typo, a rename): the rule cannot mean what it says, so the table is not read (D6).
+    fn unknown_names(&self, entry: &TableEntry, names: &[&str]) -> Vec<String> {
+        let (database, table) = (&entry.glue.database_name, &entry.glue.name);
+        let is_this =
+            |d: &str, t: &str| d.eq_ignore_ascii_case(database) && t.eq_ignore_ascii_case(table);
+        let mut named: Vec<(&str, &str)> = Vec::new();
+        for grant in &self.grants {
+            match &grant.resource {
+                Resource::Table {
+                    database: d,
+                    table: t,
+                } if is_this(d, t) => named.extend(
+                    grant
+                        .columns
+                        .named()
+                        .iter()
+                        .map(|c| (c.as_str(), grant.source.as_str())),
+                ),
+                Resource::DataFilter(name) => {
+                    if let Some(f) = self
+                        .filters
+                        .get(name)
+                        .filter(|f| is_this(&f.database, &f.table))
+                    {
+                        named.extend(
+                            f.columns
+                                .named()
+                                .iter()
+                                .map(|c| (c.as_str(), f.source.as_str())),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+        for mask in self.masks.iter().filter(|m| is_this(&m.database, &m.table)) {
+            named.push((mask.column.as_str(), mask.source.as_str()));
+        }
+        named
+            .into_iter()
+            .filter(|(column, _)| !names.iter().any(|n| n.eq_ignore_ascii_case(column)))
+            .map(|(column, rule)| {
+                format!("rule {rule:?} names column {column}, which the table does not have")
+            })
+            .collect()
     }
 
     /// The columns a grant names in this table (and its row filter), if it applies here.
@@ -249,11 +307,19 @@ impl PrincipalRules {
             }
             Resource::DataFilter(name) => {
                 let filter = self.filters.get(name)?;
-                if &filter.database != database || &filter.table != table {
+                if !filter.database.eq_ignore_ascii_case(database)
+                    || !filter.table.eq_ignore_ascii_case(table)
+                {
                     return None;
                 }
                 let columns = names.iter().map(|n| filter.columns.contains(n)).collect();
                 (columns, Some(filter.row_filter.clone()))
+            }
+            // A deny on a database covers every table in it.
+            Resource::Database(d)
+                if grant.effect == Effect::Deny && pattern_matches(d, database) =>
+            {
+                (vec![true; names.len()], None)
             }
             _ => return None,
         };
@@ -266,13 +332,15 @@ impl PrincipalRules {
     fn apply_masks(&self, policy: &mut TablePolicy, entry: &TableEntry) {
         let (database, table) = (&entry.glue.database_name, &entry.glue.name);
         for mask in &self.masks {
-            if &mask.database != database || &mask.table != table {
+            if !mask.database.eq_ignore_ascii_case(database)
+                || !mask.table.eq_ignore_ascii_case(table)
+            {
                 continue;
             }
             let Some(column) = policy
                 .columns
                 .iter_mut()
-                .find(|c| c.name == mask.column && c.readable)
+                .find(|c| c.name.eq_ignore_ascii_case(&mask.column) && c.readable)
             else {
                 continue;
             };
@@ -284,115 +352,5 @@ impl PrincipalRules {
             }
             policy.decided_by.push(mask.source.clone());
         }
-    }
-}
-
-/// Grants and denies collected for one table.
-struct Decisions {
-    select: Vec<Allowed>,
-    describe: Vec<bool>,
-    deny_select: Vec<bool>,
-    deny_describe: Vec<bool>,
-    decided_by: Vec<String>,
-}
-
-fn or_into(target: &mut [bool], columns: &[bool]) {
-    target.iter_mut().zip(columns).for_each(|(t, c)| *t |= c);
-}
-
-impl Decisions {
-    fn new(width: usize) -> Self {
-        Self {
-            select: Vec::new(),
-            describe: vec![false; width],
-            deny_select: vec![false; width],
-            deny_describe: vec![false; width],
-            decided_by: Vec::new(),
-        }
-    }
-
-    fn record(&mut self, grant: &Grant, columns: Vec<bool>, row_filter: Option<String>) {
-        self.decided_by.push(grant.source.clone());
-        let p = grant.permission;
-        match grant.effect {
-            Effect::Allow => {
-                if p.covers(Permission::Describe) {
-                    or_into(&mut self.describe, &columns);
-                }
-                if p.covers(Permission::Select) {
-                    self.select.push(Allowed {
-                        columns,
-                        row_filter,
-                    });
-                }
-            }
-            // Denying DESCRIBE hides the column, so it cannot be read either.
-            Effect::Deny => {
-                if matches!(
-                    p,
-                    Permission::Select | Permission::Describe | Permission::All
-                ) {
-                    or_into(&mut self.deny_select, &columns);
-                }
-                if matches!(p, Permission::Describe | Permission::All) {
-                    or_into(&mut self.deny_describe, &columns);
-                }
-            }
-        }
-    }
-
-    fn into_policy(self, table: String, names: &[&str]) -> Option<TablePolicy> {
-        let readable: Vec<bool> = (0..names.len())
-            .map(|i| !self.deny_select[i] && self.select.iter().any(|a| a.columns[i]))
-            .collect();
-        let allows: Vec<&Allowed> = self
-            .select
-            .iter()
-            .filter(|a| a.columns.iter().zip(&readable).any(|(c, r)| *c && *r))
-            .collect();
-        let row_filter = any_of(&allows);
-        let columns: Vec<PolicyColumn> = names
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| (readable[*i] || self.describe[*i]) && !self.deny_describe[*i])
-            .map(|(i, name)| {
-                let with_column: Vec<&Allowed> =
-                    allows.iter().copied().filter(|a| a.columns[i]).collect();
-                let own = any_of(&with_column);
-                PolicyColumn {
-                    name: (*name).to_owned(),
-                    index: i,
-                    readable: readable[i],
-                    condition: own.filter(|own| Some(own) != row_filter.as_ref()),
-                    mask: None,
-                }
-            })
-            .collect();
-        (!columns.is_empty()).then_some(TablePolicy {
-            table,
-            columns,
-            row_filter,
-            conflicts: Vec::new(),
-            decided_by: self.decided_by,
-        })
-    }
-}
-
-/// The OR of the allows' row filters; `None` (every row) if any allows all rows.
-fn any_of(allows: &[&Allowed]) -> Option<String> {
-    let mut filters = BTreeSet::new();
-    for allow in allows {
-        filters.insert(allow.row_filter.as_ref()?);
-    }
-    match filters.len() {
-        0 => None,
-        1 => filters.into_iter().next().cloned(),
-        _ => Some(
-            filters
-                .into_iter()
-                .map(|f| format!("({f})"))
-                .collect::<Vec<_>>()
-                .join(" OR "),
-        ),
     }
 }

@@ -8,36 +8,109 @@ use datafusion::prelude::SessionContext;
 
 use super::access::TableAccess;
 use super::compile::{PolicyIndex, TablePolicy};
+use super::rules::{pattern_matches, Resource};
 use crate::catalog::LakeCatalog;
 
-/// Every data filter and mask that names a missing table or column, or whose expression does
-/// not plan against its table. Empty when all is well.
-pub fn check_expressions(lake: &LakeCatalog, index: &PolicyIndex) -> Vec<String> {
+/// Something wrong with a policy, found against the catalog.
+#[derive(Debug)]
+pub struct PolicyProblem {
+    pub message: String,
+    /// Fatal problems stop a load; others (a rule for a table that does not exist yet) are
+    /// reported only.
+    pub fatal: bool,
+}
+
+/// Checks every data filter, mask and column list against the catalog: names that exist nowhere,
+/// and expressions that do not plan against their table.
+pub fn check_against_catalog(lake: &LakeCatalog, index: &PolicyIndex) -> Vec<PolicyProblem> {
+    let mut problems = check_expressions(lake, index);
+    problems.extend(check_column_lists(lake, index));
+    problems
+}
+
+fn check_expressions(lake: &LakeCatalog, index: &PolicyIndex) -> Vec<PolicyProblem> {
     let ctx = SessionContext::new();
     let state = ctx.state();
     let mut problems = Vec::new();
+    let mut problem =
+        |message: String, fatal: bool| problems.push(PolicyProblem { message, fatal });
     for item in index.expressions() {
         let Some(entry) = lake.table(&item.database, &item.table) else {
-            problems.push(format!(
-                "{}: no table {}.{}",
-                item.rule, item.database, item.table
-            ));
+            problem(
+                format!(
+                    "{}: no table {}.{} (yet)",
+                    item.rule, item.database, item.table
+                ),
+                false,
+            );
             continue;
         };
         if let Some(column) = &item.column {
-            if entry.schema.index_of(column).is_err() {
-                problems.push(format!(
-                    "{}: table {} has no column {column}",
-                    item.rule,
-                    entry.qualified_name()
-                ));
+            if !entry
+                .schema
+                .fields()
+                .iter()
+                .any(|f| f.name().eq_ignore_ascii_case(column))
+            {
+                let table = entry.qualified_name();
+                problem(
+                    format!("{}: table {table} has no column {column}", item.rule),
+                    true,
+                );
                 continue;
             }
         }
         let planned = DFSchema::try_from(entry.schema.as_ref().clone())
             .and_then(|raw| state.create_logical_expr(&item.sql, &raw));
         if let Err(e) = planned {
-            problems.push(format!("{}: {}", item.rule, e.strip_backtrace()));
+            problem(format!("{}: {}", item.rule, e.strip_backtrace()), true);
+        }
+    }
+    problems
+}
+
+/// A column list on a table pattern must name columns that some matching table has.
+fn check_column_lists(lake: &LakeCatalog, index: &PolicyIndex) -> Vec<PolicyProblem> {
+    let tables: Vec<_> = lake
+        .schema_names()
+        .into_iter()
+        .flat_map(|s| {
+            lake.table_names(&s)
+                .into_iter()
+                .filter_map(move |t| lake.table(&s, &t))
+        })
+        .collect();
+    let mut problems = Vec::new();
+    for grant in index.grants() {
+        let Resource::Table { database, table } = &grant.resource else {
+            continue;
+        };
+        let matching: Vec<_> = tables
+            .iter()
+            .filter(|e| {
+                pattern_matches(database, &e.glue.database_name)
+                    && pattern_matches(table, &e.glue.name)
+            })
+            .collect();
+        if matching.is_empty() {
+            continue;
+        }
+        for column in grant.columns.named() {
+            let known = matching.iter().any(|e| {
+                e.schema
+                    .fields()
+                    .iter()
+                    .any(|f| f.name().eq_ignore_ascii_case(column))
+            });
+            if !known {
+                problems.push(PolicyProblem {
+                    message: format!(
+                        "{}: no table matching {database}.{table} has a column {column}",
+                        grant.source
+                    ),
+                    fatal: true,
+                });
+            }
         }
     }
     problems

@@ -15,6 +15,7 @@ pub mod access;
 mod barrier;
 pub mod cli;
 pub mod compile;
+mod decide;
 pub mod explain;
 pub mod leakproof;
 pub mod rules;
@@ -74,7 +75,7 @@ impl PolicyStore {
     /// Loads the policy; an invalid policy at start is an error for the operator.
     pub async fn load(files: PolicyFiles, lake: Arc<LakeCatalog>) -> Result<Self, String> {
         let seen = fingerprint(&files).unwrap_or_default();
-        let snapshot = load_snapshot(&files, 1).await.map_err(|e| {
+        let snapshot = load_snapshot(&files, 1, &lake).await.map_err(|e| {
             format!(
                 "cannot load the access policy from {}: {e}",
                 files.describe()
@@ -130,7 +131,7 @@ impl PolicyStore {
         }
         *self.seen.lock().expect("policy fingerprint") = changed;
         let epoch = self.epoch() + 1;
-        match load_snapshot(&self.files, epoch).await {
+        match load_snapshot(&self.files, epoch, &self.lake).await {
             Ok(snapshot) => {
                 tracing::info!(
                     rules = snapshot.index.rule_count,
@@ -160,12 +161,28 @@ impl PolicyStore {
     }
 }
 
-async fn load_snapshot(files: &PolicyFiles, epoch: u64) -> Result<PolicySnapshot, String> {
+/// Loads and checks a policy: rules that name columns or expressions the catalog cannot
+/// satisfy are refused here, rather than being skipped when a statement meets them (D6).
+async fn load_snapshot(
+    files: &PolicyFiles,
+    epoch: u64,
+    lake: &LakeCatalog,
+) -> Result<PolicySnapshot, String> {
     let (model, policy) = files.read()?;
-    let rules = source::load(&model, &policy).await?;
+    let index = PolicyIndex::build(source::load(&model, &policy).await?)?;
+    let mut fatal = Vec::new();
+    for problem in explain::check_against_catalog(lake, &index) {
+        match problem.fatal {
+            true => fatal.push(problem.message),
+            false => tracing::warn!(problem = %problem.message, "access policy"),
+        }
+    }
+    if !fatal.is_empty() {
+        return Err(fatal.join("; "));
+    }
     Ok(PolicySnapshot {
         epoch,
-        index: PolicyIndex::build(rules)?,
+        index,
         accesses: Mutex::default(),
     })
 }

@@ -102,11 +102,20 @@ impl ColumnSet {
         }
     }
 
+    /// Names compare case-insensitively, as Glue's (lower-cased) names do.
     pub fn contains(&self, column: &str) -> bool {
         match self {
             Self::All => true,
-            Self::Only(names) => names.iter().any(|n| n == column),
-            Self::AllExcept(names) => !names.iter().any(|n| n == column),
+            Self::Only(names) => names.iter().any(|n| n.eq_ignore_ascii_case(column)),
+            Self::AllExcept(names) => !names.iter().any(|n| n.eq_ignore_ascii_case(column)),
+        }
+    }
+
+    /// The column names the set spells out (none for `*`).
+    pub fn named(&self) -> &[String] {
+        match self {
+            Self::All => &[],
+            Self::Only(names) | Self::AllExcept(names) => names,
         }
     }
 }
@@ -275,8 +284,12 @@ pub fn parse_mask(fields: &[String], source: &str) -> Result<Mask, String> {
     })
 }
 
-/// `*` matches any run of characters; everything else matches itself.
+/// `*` matches any run of characters; everything else matches itself, ignoring ASCII case.
 pub fn pattern_matches(pattern: &str, name: &str) -> bool {
+    glob(&pattern.to_ascii_lowercase(), &name.to_ascii_lowercase())
+}
+
+fn glob(pattern: &str, name: &str) -> bool {
     match pattern.split_once('*') {
         None => pattern == name,
         Some((prefix, rest)) => {
@@ -285,7 +298,7 @@ pub fn pattern_matches(pattern: &str, name: &str) -> bool {
             };
             (0..=tail.len())
                 .filter(|i| tail.is_char_boundary(*i))
-                .any(|i| pattern_matches(rest, &tail[i..]))
+                .any(|i| glob(rest, &tail[i..]))
         }
     }
 }
@@ -348,5 +361,6 @@ mod tests {
         assert!(pattern_matches("*", "anything"));
         assert!(pattern_matches("a*c", "abbc"));
         assert!(!pattern_matches("a*c", "abcd"));
+        assert!(pattern_matches("Sales.*", "sales.orders"));
     }
 }

@@ -13,14 +13,13 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, DFSchema};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SessionState;
-use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::utils::{conjunction, split_conjunction_owned};
 use datafusion::logical_expr::{when, Expr, TableProviderFilterPushDown, TableType};
-use datafusion::physical_plan::filter::FilterExec;
-use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
+use datafusion::physical_plan::limit::GlobalLimitExec;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{cast, col};
 
-use super::barrier::SecureScanExec;
+use super::barrier::{SecureScan, SecureScanExec};
 use super::compile::{PolicyColumn, TablePolicy};
 use super::leakproof::is_leakproof;
 use crate::error::LakegateError;
@@ -94,19 +93,19 @@ impl TableProvider for SecureTable {
         TableType::Base
     }
 
-    /// User filters that may run in the raw scan: none on rewritten columns, and below a row
-    /// filter only leakproof ones (D7). Those are applied exactly, by the scan's own filter.
+    /// User filters that may run in the raw scan: leakproof ones (D7) on columns that are not
+    /// rewritten; they are applied exactly, by the scan's own filter. Everything else runs above
+    /// the barrier, where its errors are the user's own.
     fn supports_filters_pushdown(
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        let filtered = self.policy.row_filter.is_some();
         Ok(filters
             .iter()
             .map(|f| {
                 let pushable = !f.is_volatile()
                     && f.column_refs().iter().all(|c| !self.is_rewritten(&c.name))
-                    && (!filtered || is_leakproof(f, &self.schema));
+                    && is_leakproof(f, &self.schema);
                 match pushable {
                     true => TableProviderFilterPushDown::Exact,
                     false => TableProviderFilterPushDown::Unsupported,
@@ -138,7 +137,10 @@ impl TableProvider for SecureTable {
 
 /// The logical pieces of one secured scan, as expressions over the raw table.
 struct PolicyPlan {
+    /// The row filter's conjuncts first, then the user's leakproof filters.
     predicate: Vec<Expr>,
+    /// How many of `predicate` come from the row filter.
+    row_filter_parts: usize,
     outputs: Vec<(String, Expr)>,
 }
 
@@ -160,8 +162,9 @@ impl PolicyPlan {
         };
         let mut predicate = Vec::new();
         if let Some(row_filter) = &table.policy.row_filter {
-            predicate.push(parse(row_filter)?);
+            predicate.extend(split_conjunction_owned(parse(row_filter)?));
         }
+        let row_filter_parts = predicate.len();
         predicate.extend(
             user_filters
                 .iter()
@@ -182,7 +185,11 @@ impl PolicyPlan {
                 Ok((column.name.clone(), value))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Self { predicate, outputs })
+        Ok(Self {
+            predicate,
+            row_filter_parts,
+            outputs,
+        })
     }
 
     /// Raw scan (with the predicate offered for pruning) → filter → masked projection → barrier.
@@ -206,15 +213,22 @@ impl PolicyPlan {
         let needed: Vec<usize> = needed.into_iter().collect();
         let offered: Vec<&Expr> = self.predicate.iter().collect();
         let support = table.inner.supports_filters_pushdown(&offered)?;
+        // The row filter goes to the raw scan where it prunes exactly (partition columns); as a
+        // mere statistics hint it costs more (page indexes read for every file) than it saves,
+        // and it is applied below anyway. The user's filters go as they would without a policy.
         let pushed: Vec<Expr> = self
             .predicate
             .iter()
             .zip(support)
-            .filter(|(_, s)| *s != TableProviderFilterPushDown::Unsupported)
-            .map(|(e, _)| e.clone())
+            .enumerate()
+            .filter(|(i, (_, s))| match i < &self.row_filter_parts {
+                true => *s == TableProviderFilterPushDown::Exact,
+                false => *s != TableProviderFilterPushDown::Unsupported,
+            })
+            .map(|(_, (e, _))| e.clone())
             .collect();
         let scan_limit = self.predicate.is_empty().then_some(limit).flatten();
-        let mut plan = table
+        let raw_scan = table
             .inner
             .scan(state, Some(&needed), &pushed, scan_limit)
             .await?;
@@ -226,31 +240,35 @@ impl PolicyPlan {
                 table: table.policy.table.clone(),
             })
         };
-        let scanned = DFSchema::try_from(plan.schema().as_ref().clone())?;
-        if let Some(predicate) = conjunction(self.predicate) {
-            let predicate = state
-                .create_physical_expr(predicate, &scanned)
-                .map_err(not_enforceable)?;
-            let filter: Arc<dyn ExecutionPlan> =
-                Arc::new(FilterExec::try_new(predicate, plan).map_err(not_enforceable)?);
-            plan = filter.with_fetch(limit).unwrap_or(filter);
-        }
-        let projection = self
+        let scanned = DFSchema::try_from(raw_scan.schema().as_ref().clone())?;
+        let predicate = conjunction(self.predicate)
+            .map(|p| state.create_physical_expr(p, &scanned))
+            .transpose()
+            .map_err(not_enforceable)?;
+        let outputs = self
             .outputs
             .into_iter()
             .map(|(alias, expr)| {
                 let expr = state
                     .create_physical_expr(expr, &scanned)
                     .map_err(not_enforceable)?;
-                Ok(ProjectionExpr { expr, alias })
+                Ok((expr, alias))
             })
             .collect::<Result<Vec<_>>>()?;
-        let projected =
-            Arc::new(ProjectionExec::try_new(projection, plan).map_err(not_enforceable)?);
-        Ok(Arc::new(SecureScanExec::new(
-            table.policy.table.clone(),
-            projected,
-        )))
+        let secured = SecureScan {
+            raw_scan,
+            predicate,
+            outputs,
+        };
+        let barrier = SecureScanExec::try_new(table.policy.table.clone(), secured)
+            .map_err(not_enforceable)?;
+        // The limit applies to permitted rows, so above the barrier.
+        Ok(match (limit, scan_limit) {
+            (Some(limit), None) => {
+                Arc::new(GlobalLimitExec::new(Arc::new(barrier), 0, Some(limit)))
+            }
+            _ => Arc::new(barrier),
+        })
     }
 }
 

@@ -34,6 +34,8 @@ pub struct PlannedQuery {
     /// The policy load it was planned under; a prepared statement is planned again after a
     /// reload, so it never runs with revoked rights.
     pub policy_epoch: u64,
+    /// The catalog version it was planned at (tags live in the catalog).
+    pub catalog_version: u64,
 }
 
 impl Session {
@@ -59,15 +61,17 @@ impl Session {
         Ok(self.describe(plan, &view))
     }
 
-    /// A prepared statement's plan, planned again if the policy was reloaded since: the old plan
-    /// read tables through the old policy. As in PostgreSQL, a plan whose result columns changed
+    /// A prepared statement's plan, planned again if the policy was reloaded or the catalog
+    /// changed since: the old plan read tables through the old decisions. As in PostgreSQL, a plan whose result columns changed
     /// cannot be used by the statement that described them.
     pub async fn replan_if_policy_changed(
         &self,
         statement: &Statement,
         planned: &PlannedQuery,
     ) -> Result<PlannedQuery, LakegateError> {
-        if planned.policy_epoch == self.gateway.policies.epoch() {
+        if planned.policy_epoch == self.gateway.policies.epoch()
+            && planned.catalog_version == self.gateway.lake.version()
+        {
             return Ok(planned.clone());
         }
         let fresh = self.plan(statement).await?;
@@ -90,6 +94,7 @@ impl Session {
             origins,
             wire_schema,
             policy_epoch: view.access.epoch,
+            catalog_version: view.access.lake().version(),
         }
     }
 

@@ -94,9 +94,10 @@ p2, us_only, hr.employees, "region = 'US'", *
 p, group:hrdept, filter:hr_only, *, SELECT, allow
 p2, hr_only, hr.employees, "dept = 'HR'", *
 
-# broken_user: a row filter over a column that does not exist must fail closed.
-p, group:broken, filter:broken_rows, *, SELECT, allow
-p2, broken_rows, hr.employees, "no_such_column = 1", *
+# broken_user: two masks on one column cannot both hold; reading must fail closed.
+p, group:broken, hr.employees, * -ssn, SELECT, allow
+p3, group:broken, hr.employees.email, "upper(email)"
+p3, group:broken2, hr.employees.email, "lower(email)"
 
 # revocable: used by the reload test, which removes this grant.
 p, group:revocable, hr.employees, name dept, SELECT, allow
@@ -112,7 +113,7 @@ const USERS: &[(&str, &[&str], bool)] = &[
     ("describer", &["describers"], false),
     ("nobody", &[], false),
     ("two_filters", &["us2", "hrdept"], false),
-    ("broken_user", &["broken"], false),
+    ("broken_user", &["broken", "broken2"], false),
     ("revoked", &["revocable"], false),
 ];
 
