@@ -1,8 +1,9 @@
 """Policy benchmark: what enforcement costs, against the same gateway without it, in one run.
 
-  planning   EXPLAIN of a one-day query on sales.orders (plans the scan, reads no rows), as a
-             principal with one grant, with 1 and with 5,000 policy rules loaded; comparator:
-             admin (a superuser: no policy) on the same gateway.
+  planning   a one-partition query on sales.orders (one small file, so planning dominates; EXPLAIN
+             is not used because admin's plan text, with files, is longer than a principal's),
+             as a principal with one grant, on a gateway with 1 and one with 5,000 policy rules
+             loaded; comparator: admin (a superuser: no policy) on each gateway.
   aggregate  SELECT status, currency, count(*), sum(amount), max(card_number) … GROUP BY over
              all orders, as a principal whose data filter keeps every row (amount >= 0, so the
              work is the same) and with two masks (card_number, status), and as principals with
@@ -165,12 +166,13 @@ def main():
                 start(binary, lake, users, work / "many", "many", work)]
     try:
         (_, port_one), (_, port_many) = gateways
-        log(f"[3/4] planning: {plan_runs} interleaved EXPLAINs per arm")
+        log(f"[3/4] planning: {plan_runs} interleaved one-partition statements per arm")
         planning = interleaved({
-            "admin (no policy)": connect(port_many, "admin"),
-            f"planner, {one} rules loaded": connect(port_one, "planner"),
-            f"planner, {many} rules loaded": connect(port_many, "planner"),
-        }, "EXPLAIN " + PLAN_SQL, plan_runs)
+            ("1 rule", "admin"): connect(port_one, "admin"),
+            ("1 rule", "planner"): connect(port_one, "planner"),
+            (f"{many} rules", "admin"): connect(port_many, "admin"),
+            (f"{many} rules", "planner"): connect(port_many, "planner"),
+        }, PLAN_SQL, plan_runs)
         log(f"[4/4] aggregate: {runs} interleaved runs per arm")
         aggregate = interleaved({
             "admin (no policy)": connect(port_many, "admin"),
@@ -185,13 +187,16 @@ def main():
 
 
 def report(planning, aggregate, scale, runs, plan_runs):
-    base_plan = planning["admin (no policy)"]
     base_agg = aggregate["admin (no policy)"]
     lines = [f"# Policy benchmark {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC", "",
              f"Demo lake scale {scale}; release build; medians; interleaved arms.", "",
-             f"## Planning (EXPLAIN, {plan_runs} runs per arm)", "",
-             "| arm | median ms | added vs admin ms |", "|---|---|---|"]
-    lines += [f"| {arm} | {ms:.3f} | {ms - base_plan:+.3f} |" for arm, ms in planning.items()]
+             f"## Planning: a one-partition statement ({plan_runs} runs per arm)", "",
+             "The statement reads one small file, so planning (catalog, policy, plan) dominates.",
+             "Added: the principal with one grant vs admin (no policy) on the same gateway.", "",
+             "| policy loaded | admin ms | principal ms | added ms |", "|---|---|---|---|"]
+    for loaded in dict.fromkeys(key[0] for key in planning):
+        admin, principal = planning[(loaded, "admin")], planning[(loaded, "planner")]
+        lines.append(f"| {loaded} | {admin:.3f} | {principal:.3f} | {principal - admin:+.3f} |")
     lines += ["", f"## Aggregate over all orders ({runs} runs per arm)", "",
               "| arm | median ms | ratio to admin |", "|---|---|---|"]
     lines += [f"| {arm} | {ms:.1f} | {ms / base_agg:.3f} |" for arm, ms in aggregate.items()]
