@@ -586,6 +586,71 @@ async fn revoking_a_grant_reaches_prepared_statements() {
     );
 }
 
+/// Tags live in the catalog: retagging a database there changes what a tag grant reaches, in
+/// open sessions and prepared statements, once the catalog is read again.
+#[tokio::test]
+async fn retagging_in_the_catalog_reaches_open_sessions() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("policy-lake-retag");
+    let gateway = policy_lake::start_with_cache(dir.clone(), 1);
+    let client = connect_to(&gateway, "tag_user").await;
+    let statement = client
+        .prepare("SELECT count(*) FROM hr.employees")
+        .await
+        .unwrap();
+    assert_eq!(client.query(&statement, &[]).await.unwrap().len(), 1);
+    let databases = dir.join("catalog/databases.json");
+    let text = std::fs::read_to_string(&databases).unwrap();
+    let retagged = text.replace(
+        "\"lf_tag.module\": \"hr\"",
+        "\"lf_tag.module\": \"finance\"",
+    );
+    assert_ne!(text, retagged);
+    replace_file(&databases, &retagged);
+    let mut state = String::new();
+    for _ in 0..60 {
+        match client.query(&statement, &[]).await {
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+            Err(e) => {
+                state = common::sqlstate(&e);
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        state, "42P01",
+        "module=hr no longer matches the retagged database"
+    );
+}
+
+/// A deny on a database covers every table in it.
+#[tokio::test]
+async fn a_database_deny_covers_its_tables() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("policy-lake-dbdeny");
+    let gateway = policy_lake::start(dir.clone());
+    let client = connect_to(&gateway, "ssn_denied").await;
+    assert!(client
+        .simple_query("SELECT name FROM hr.employees")
+        .await
+        .is_ok());
+    let policy = dir.join("policies/policy.csv");
+    let text = std::fs::read_to_string(&policy).unwrap();
+    replace_file(
+        &policy,
+        &format!("{text}\np, group:denied, hr, *, ALL, deny\n"),
+    );
+    let mut state = String::new();
+    for _ in 0..50 {
+        match client.simple_query("SELECT name FROM hr.employees").await {
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            Err(e) => {
+                state = common::sqlstate(&e);
+                break;
+            }
+        }
+    }
+    assert_eq!(state, "42P01");
+}
+
 /// Writes a policy file the way the README asks: a new file renamed over the old one.
 fn replace_file(path: &std::path::Path, text: &str) {
     let temporary = path.with_extension("new");

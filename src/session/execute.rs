@@ -69,6 +69,11 @@ impl Session {
         statement: &Statement,
         planned: &PlannedQuery,
     ) -> Result<PlannedQuery, LakegateError> {
+        // As `plan` does: a catalog past its TTL is read again first, so changes reach
+        // statements that are only ever executed.
+        if let Err(e) = self.gateway.lake.refresh_if_stale().await {
+            tracing::debug!(error = %e, "catalog refresh failed; executing with the last snapshot");
+        }
         if planned.policy_epoch == self.gateway.policies.epoch()
             && planned.catalog_version == self.gateway.lake.version()
         {

@@ -233,6 +233,11 @@ fn write_users(path: &Path) {
 
 /// A gateway over a fresh copy of the policy lake in `dir`.
 pub fn start(dir: PathBuf) -> TestGateway {
+    start_with_cache(dir, 60)
+}
+
+/// As [`start`], with the catalog reread after `cache_seconds`.
+pub fn start_with_cache(dir: PathBuf, cache_seconds: u64) -> TestGateway {
     std::fs::create_dir_all(&dir).unwrap();
     // Its own thread: callers may be inside a test's runtime.
     let target = dir.clone();
@@ -248,5 +253,6 @@ pub fn start(dir: PathBuf) -> TestGateway {
         config.auth.users_file = Some(dir.join("users.toml"));
         config.policy.dir = Some(dir.join("policies"));
         config.policy.reload_check_ms = 100;
+        config.catalog.cache_seconds = cache_seconds;
     })
 }
