@@ -543,16 +543,7 @@ async fn revoking_a_grant_reaches_prepared_statements() {
     );
     assert_ne!(text, revoked);
     replace_file(&policy, &revoked);
-    let mut state = String::new();
-    for _ in 0..100 {
-        match client.query(&statement, &[]).await {
-            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
-            Err(e) => {
-                state = common::sqlstate(&e);
-                break;
-            }
-        }
-    }
+    let state = first_error_within(10, || client.query(&statement, &[])).await;
     assert_eq!(state, "42P01", "the revoked grant no longer applies");
     let sql_level = client.simple_query("EXECUTE q").await.unwrap_err();
     assert_eq!(
@@ -606,16 +597,7 @@ async fn retagging_in_the_catalog_reaches_open_sessions() {
     );
     assert_ne!(text, retagged);
     replace_file(&databases, &retagged);
-    let mut state = String::new();
-    for _ in 0..60 {
-        match client.query(&statement, &[]).await {
-            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
-            Err(e) => {
-                state = common::sqlstate(&e);
-                break;
-            }
-        }
-    }
+    let state = first_error_within(12, || client.query(&statement, &[])).await;
     assert_eq!(
         state, "42P01",
         "module=hr no longer matches the retagged database"
@@ -638,17 +620,25 @@ async fn a_database_deny_covers_its_tables() {
         &policy,
         &format!("{text}\np, group:denied, hr, *, ALL, deny\n"),
     );
-    let mut state = String::new();
-    for _ in 0..50 {
-        match client.simple_query("SELECT name FROM hr.employees").await {
+    let state =
+        first_error_within(5, || client.simple_query("SELECT name FROM hr.employees")).await;
+    assert_eq!(state, "42P01");
+}
+
+/// Runs `statement` until it fails (a reload or catalog refresh took effect) or `seconds` pass;
+/// the SQLSTATE of the failure, or "" if it kept succeeding.
+async fn first_error_within<F, T>(seconds: u64, statement: impl Fn() -> F) -> String
+where
+    F: std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while std::time::Instant::now() < deadline {
+        match statement().await {
             Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
-            Err(e) => {
-                state = common::sqlstate(&e);
-                break;
-            }
+            Err(e) => return common::sqlstate(&e),
         }
     }
-    assert_eq!(state, "42P01");
+    String::new()
 }
 
 /// Writes a policy file the way the README asks: a new file renamed over the old one.
