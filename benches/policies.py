@@ -81,21 +81,16 @@ def write_policy(directory, rules, fillers):
     return rules
 
 
-def write_users(path):
-    """admin (superuser), planner and masked; passwords equal the names."""
-    from hashlib import pbkdf2_hmac
-    import base64
-    lines = []
+def write_users(binary, path):
+    """admin (superuser), planner and masked; passwords equal the names (`lakegate user add`)."""
+    path.unlink(missing_ok=True)
     for name, groups, superuser in [("admin", [], True), ("planner", ["planners"], False),
                                     ("masked", ["masked"], False), ("filtered", ["filtered"], False),
                                     ("maskonly", ["maskonly"], False)]:
-        salt = f"bench-{name}".encode()
-        salted = pbkdf2_hmac("sha256", name.encode(), salt, 4096)
-        lines += [ "[[user]]", f'name = "{name}"', f"superuser = {str(superuser).lower()}",
-                   "groups = [" + ", ".join(f'"{g}"' for g in groups) + "]", "iterations = 4096",
-                   f'salt = "{base64.b64encode(salt).decode()}"',
-                   f'salted_password = "{base64.b64encode(salted).decode()}"', ""]
-    path.write_text("\n".join(lines))
+        command = [str(binary), "user", "add", name, "--password-stdin", "--users-file", str(path)]
+        command += ["--groups", ",".join(groups)] if groups else []
+        command += ["--superuser"] if superuser else []
+        subprocess.run(command, input=name + "\n", text=True, check=True, capture_output=True)
 
 
 def free_port():
@@ -165,7 +160,7 @@ def main():
     else:
         log(f"[1/4] reusing the demo lake in {lake}")
     users = work / "users.toml"
-    write_users(users)
+    write_users(binary, users)
     one = write_policy(work / "one", PLANNER_RULE, 0)
     many = write_policy(work / "many", BENCH_RULES, 5000 - BENCH_RULES.count("\np"))
     log(f"[2/4] policies: {one} and {many} rules; starting two gateways")

@@ -1,4 +1,5 @@
-//! The command line: `lakegate serve`, `lakegate demo generate`, `lakegate policy check|explain`.
+//! The command line: `lakegate serve`, `lakegate demo generate|tls`, `lakegate policy
+//! check|explain`, `lakegate user add|list|remove`, `lakegate token issue`.
 //!
 //! Precedence for every setting: command-line flag, then `LAKEGATE_*` environment variable, then
 //! the config file, then the built-in default (see [`crate::config`]).
@@ -29,6 +30,75 @@ pub enum Command {
     /// Validate access policies, or show what a user may see.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Manage the users file (SCRAM-SHA-256 verifiers and groups).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Demo bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user or change its password and groups; asks for the password without echo.
+    Add(UserAddArgs),
+    /// List the users: name, superuser, how they sign in, groups.
+    List(UsersFileArgs),
+    /// Remove a user.
+    Remove(UserRemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UsersFileArgs {
+    /// The users file (created by `user add` if missing). Default: auth.users_file of --config.
+    #[arg(long, env = "LAKEGATE_USERS_FILE")]
+    pub users_file: Option<PathBuf>,
+    /// Configuration file (TOML) whose auth.users_file to use.
+    #[arg(long, env = "LAKEGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct UserAddArgs {
+    /// The user name (what clients pass as `user`).
+    pub name: String,
+    /// Groups, comma-separated; access policies grant to groups.
+    #[arg(long, value_delimiter = ',')]
+    pub groups: Vec<String>,
+    /// Superusers bypass access policies.
+    #[arg(long)]
+    pub superuser: bool,
+    /// Read the password from the first line of stdin instead of asking.
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    pub file: UsersFileArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UserRemoveArgs {
+    pub name: String,
+    #[command(flatten)]
+    pub file: UsersFileArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a token signed with the demo key; only gateways trusting the demo JWKS accept it.
+    Issue(TokenIssueArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenIssueArgs {
+    /// The user the token is for (its `sub`).
+    #[arg(long)]
+    pub user: String,
+    /// Groups, comma-separated (its `groups` claim).
+    #[arg(long, value_delimiter = ',')]
+    pub groups: Vec<String>,
+    /// Lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl_seconds: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +175,19 @@ pub struct LakeArgs {
 pub enum DemoCommand {
     /// Write the demo lake (same files for the same scale); replaces an existing demo lake.
     Generate(GenerateArgs),
+    /// Write a demo CA, a server certificate, the demo JWKS and a lakegate.toml that serves TLS
+    /// with token login, to try the secure setup locally.
+    Tls(DemoTlsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoTlsArgs {
+    /// Directory to write into (created if missing).
+    #[arg(long, default_value = "lakegate-tls")]
+    pub dir: PathBuf,
+    /// Host names and addresses the server certificate is valid for, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "localhost,127.0.0.1")]
+    pub hosts: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -123,7 +206,12 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Demo(DemoCommand::Generate(args)) => generate(args),
+        Command::Demo(DemoCommand::Tls(args)) => crate::auth::cli::demo_tls(&args.dir, &args.hosts),
         Command::Policy(command) => policy(command),
+        Command::User(command) => user(command),
+        Command::Token(TokenCommand::Issue(args)) => {
+            crate::auth::cli::issue_token(&args.user, &args.groups, args.ttl_seconds)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -156,6 +244,37 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         config.policy.dir = Some(dir);
     }
     runtime()?.block_on(crate::server::run(config))
+}
+
+fn user(command: UserCommand) -> Result<(), String> {
+    use crate::auth::cli;
+    match command {
+        UserCommand::Add(args) => {
+            let file = users_file(&args.file)?;
+            cli::add_user(
+                &file,
+                &args.name,
+                args.groups,
+                args.superuser,
+                args.password_stdin,
+            )
+        }
+        UserCommand::List(args) => cli::list_users(&users_file(&args)?),
+        UserCommand::Remove(args) => cli::remove_user(&users_file(&args.file)?, &args.name),
+    }
+}
+
+fn users_file(args: &UsersFileArgs) -> Result<PathBuf, String> {
+    if let Some(file) = &args.users_file {
+        return Ok(file.clone());
+    }
+    let config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    config.auth.users_file.ok_or_else(|| {
+        "which users file? pass --users-file PATH (created if missing) or --config with auth.users_file set".to_owned()
+    })
 }
 
 fn policy(command: PolicyCommand) -> Result<(), String> {

@@ -41,6 +41,7 @@ pub enum SqlState {
     UndefinedFile,
     SystemError,
     InternalError,
+    InvalidAuthorizationSpecification,
 }
 
 impl SqlState {
@@ -73,6 +74,7 @@ impl SqlState {
             SqlState::UndefinedFile => "58P01",
             SqlState::SystemError => "58000",
             SqlState::InternalError => "XX000",
+            SqlState::InvalidAuthorizationSpecification => "28000",
         }
     }
 }
@@ -143,6 +145,9 @@ pub enum LakegateError {
     StatementTimeout,
     #[error(transparent)]
     Catalog(#[from] crate::catalog::backend::CatalogError),
+    /// The token the session signed in with has expired (its statements stop; reconnect).
+    #[error("the session's token has expired; connect again with a new token")]
+    CredentialExpired,
     /// A policy element cannot be enforced (D6); the details are in the log.
     #[error("permission denied for table {table}: its access policy cannot be applied")]
     PolicyNotEnforceable { table: String },
@@ -169,6 +174,7 @@ impl LakegateError {
                 shown(SqlState::QueryCanceled)
             }
             LakegateError::Catalog(e) => classify_catalog_error(e),
+            LakegateError::CredentialExpired => shown(SqlState::InvalidAuthorizationSpecification),
             LakegateError::PolicyNotEnforceable { .. } => {
                 let query_id = crate::session::query_id::new_id();
                 tracing::error!(%query_id, "{self}: see the preceding log lines for the cause");

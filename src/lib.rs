@@ -16,6 +16,7 @@ pub mod demo;
 pub mod error;
 pub mod pgcatalog;
 pub mod policy;
+pub mod reload;
 pub mod scan;
 pub mod server;
 pub mod session;

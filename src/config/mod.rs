@@ -18,6 +18,36 @@ pub struct Config {
     pub engine: EngineConfig,
     pub storage: StorageConfig,
     pub policy: PolicyConfig,
+    pub tls: crate::server::tls::TlsSettings,
+    pub limits: LimitsConfig,
+}
+
+/// Connection limits and timeouts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Connections served at once; more are refused with 53300.
+    pub max_connections: usize,
+    /// Milliseconds a client has from connecting to finishing authentication (TLS included).
+    pub startup_timeout_ms: u64,
+    /// Largest startup packet accepted, in bytes (PostgreSQL: 10000, the most pgwire decodes).
+    pub max_startup_packet_bytes: usize,
+    /// Largest message accepted after authentication, in bytes.
+    pub max_message_bytes: usize,
+    /// Milliseconds an idle session (not in a transaction) is kept; 0 keeps it forever.
+    pub idle_session_timeout_ms: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 100,
+            startup_timeout_ms: 10_000,
+            max_startup_packet_bytes: 10_000,
+            max_message_bytes: 64 * 1024 * 1024,
+            idle_session_timeout_ms: 0,
+        }
+    }
 }
 
 /// Access policies (see `policies/model.conf`).
@@ -152,11 +182,32 @@ pub struct S3Config {
     pub virtual_hosted_style: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
-    /// Users file with SCRAM-SHA-256 secrets. Default: the demo principals.
+    /// Users file with SCRAM-SHA-256 verifiers and groups. Default: the demo principals.
     pub users_file: Option<PathBuf>,
+    /// How often the users file is checked for changes, in milliseconds.
+    pub users_reload_check_ms: u64,
+    /// Access rules, first match wins (`[[auth.rules]]`). Default: SCRAM from loopback, and
+    /// SCRAM over TLS from anywhere else.
+    pub rules: Vec<crate::auth::rules::AccessRule>,
+    /// JWT bearer tokens (`[auth.jwt]`); off when absent.
+    pub jwt: Option<crate::auth::jwt::JwtSettings>,
+    /// Failed-login throttling (`[auth.throttle]`).
+    pub throttle: crate::auth::throttle::ThrottleSettings,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            users_file: None,
+            users_reload_check_ms: 1000,
+            rules: Vec::new(),
+            jwt: None,
+            throttle: Default::default(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -217,6 +268,15 @@ impl Config {
         }
         if let Some(v) = var("LAKEGATE_USERS_FILE") {
             self.auth.users_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("LAKEGATE_TLS_CERT") {
+            self.tls.cert = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("LAKEGATE_TLS_KEY") {
+            self.tls.key = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("LAKEGATE_MAX_CONNECTIONS") {
+            self.limits.max_connections = parse_env("LAKEGATE_MAX_CONNECTIONS", &v)?;
         }
         if let Some(v) = var("LAKEGATE_MEMORY_LIMIT_MB") {
             self.engine.memory_limit_mb = parse_env("LAKEGATE_MEMORY_LIMIT_MB", &v)?;

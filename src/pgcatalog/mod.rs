@@ -29,7 +29,7 @@ use datafusion_pg_catalog::pg_catalog::catalog_info::CatalogInfo;
 use datafusion_pg_catalog::pg_catalog::context::{PgCatalogContextProvider, Role};
 use datafusion_pg_catalog::pg_catalog::{PgCatalogSchemaProvider, PgCatalogStaticTables};
 
-use crate::auth::Users;
+use crate::auth::UserStore;
 use crate::catalog::DATABASE_NAME;
 use crate::policy::{Access, TableAccess};
 pub use functions::{register_functions, SessionFunctionsContext};
@@ -105,17 +105,18 @@ impl LakeCatalogInfo {
 /// blanket impl for `Arc<T>` calls itself forever.
 #[derive(Debug, Clone)]
 struct LakeRoles {
-    users: Arc<Users>,
+    users: Arc<UserStore>,
 }
 
 #[async_trait]
 impl PgCatalogContextProvider for LakeRoles {
     async fn roles(&self) -> Vec<String> {
-        self.users.names()
+        self.users.current().names()
     }
 
     async fn role(&self, name: &str) -> Option<Role> {
-        let principal = self.users.principal(name)?;
+        let users = self.users.current();
+        let principal = users.principal(name)?;
         Some(Role {
             name: principal.user.clone(),
             is_superuser: principal.superuser,
@@ -165,7 +166,7 @@ fn type_modifiers(access: Arc<Access>, oids: TableOids) -> patched::TypeModifier
 impl PgCatalog {
     /// The `pg_catalog` of one principal; table OIDs are read on first use
     /// ([`Self::load_table_oids`]).
-    pub fn new(access: Arc<Access>, users: Arc<Users>) -> Result<Self, String> {
+    pub fn new(access: Arc<Access>, users: Arc<UserStore>) -> Result<Self, String> {
         let info = LakeCatalogInfo {
             access: Arc::clone(&access),
         };
@@ -248,12 +249,12 @@ impl PgCatalog {
 /// Every principal's `pg_catalog` under the current policy, built on first use.
 #[derive(Debug)]
 pub struct PgCatalogs {
-    users: Arc<Users>,
+    users: Arc<UserStore>,
     built: std::sync::Mutex<Vec<Arc<PgCatalog>>>,
 }
 
 impl PgCatalogs {
-    pub fn new(users: Arc<Users>) -> Self {
+    pub fn new(users: Arc<UserStore>) -> Self {
         Self {
             users,
             built: Default::default(),

@@ -40,7 +40,7 @@ pub async fn explain(
     table: Option<String>,
 ) -> Result<(), String> {
     let gateway = Gateway::build(&config).await?;
-    let known = gateway.users.principal(&user).cloned();
+    let known = gateway.users.current().principal(&user).cloned();
     let principal = match (known, groups) {
         (Some(mut p), Some(groups)) => {
             p.groups = groups;

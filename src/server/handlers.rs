@@ -1,45 +1,50 @@
-//! The pgwire handlers of one connection: startup and SCRAM authentication, the query handler,
-//! cancel, and the last-chance error mapping.
-//!
-//! pgwire 0.41's SASL handler keeps its SCRAM state inside the handler, so a fresh one is built
-//! per connection (sharing one would interleave concurrent handshakes).
+//! The pgwire handlers of one connection: startup and authentication, the query handler,
+//! cancel, and the last-chance error mapping. A fresh set is built per connection, so the
+//! authentication state lives with the connection it belongs to.
 
-use std::collections::HashMap;
-use std::fmt::Debug;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use futures::Sink;
-use pgwire::api::auth::sasl::scram::ScramAuth;
-use pgwire::api::auth::sasl::SASLAuthStartupHandler;
-use pgwire::api::auth::{ServerParameterProvider, StartupHandler};
-use pgwire::api::{ClientInfo, ErrorHandler, PgWireServerHandlers, METADATA_USER};
-use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
-use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use pgwire::api::auth::StartupHandler;
+use pgwire::api::{ClientInfo, ErrorHandler, PgWireServerHandlers};
+use pgwire::error::PgWireError;
+use rustls_pki_types::CertificateDer;
 
 use super::cancel::LakeCancelHandler;
+use super::startup::LakeStartupHandler;
 use super::Gateway;
-use crate::auth::ScramSecrets;
-use crate::catalog::DATABASE_NAME;
-use crate::session::{QueryHandler, Session};
+use crate::session::QueryHandler;
+
+/// What negotiation established about a connection.
+#[derive(Debug, Clone)]
+pub struct ConnectionFacts {
+    pub peer: SocketAddr,
+    /// `None` on plaintext connections.
+    pub tls: Option<TlsFacts>,
+    /// Past `max_connections`: the startup is answered with 53300.
+    pub over_limit: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsFacts {
+    /// `tls-server-end-point` channel-binding data of the certificate this connection got.
+    pub end_point: Option<Vec<u8>>,
+    /// The client's certificate, verified against `tls.client_ca`.
+    pub client_certificate: Option<CertificateDer<'static>>,
+}
 
 pub struct ConnectionHandlers {
-    startup: Arc<LakeStartupHandler>,
-    query: Arc<QueryHandler>,
-    cancel: Arc<LakeCancelHandler>,
+    pub(super) startup: Arc<LakeStartupHandler>,
+    pub(super) query: Arc<QueryHandler>,
+    pub(super) cancel: Arc<LakeCancelHandler>,
 }
 
 impl ConnectionHandlers {
-    pub fn new(gateway: Arc<Gateway>) -> Self {
-        let scram = ScramAuth::new(Arc::new(ScramSecrets(Arc::clone(&gateway.users))));
-        let parameters = Arc::new(SessionStarter {
-            gateway: Arc::clone(&gateway),
-        });
-        let sasl = SASLAuthStartupHandler::new(parameters).with_scram(scram);
+    pub fn new(gateway: Arc<Gateway>, facts: ConnectionFacts) -> Self {
         Self {
-            startup: Arc::new(LakeStartupHandler { sasl }),
-            query: Arc::new(QueryHandler::default()),
             cancel: Arc::new(LakeCancelHandler(Arc::clone(&gateway.cancels))),
+            startup: Arc::new(LakeStartupHandler::new(gateway, facts)),
+            query: Arc::new(QueryHandler::default()),
         }
     }
 }
@@ -63,88 +68,6 @@ impl PgWireServerHandlers for ConnectionHandlers {
 
     fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
         Arc::clone(&self.cancel)
-    }
-}
-
-/// Checks the database name, then runs SCRAM-SHA-256. No trust login exists.
-struct LakeStartupHandler {
-    sasl: SASLAuthStartupHandler<SessionStarter>,
-}
-
-#[async_trait]
-impl StartupHandler for LakeStartupHandler {
-    async fn on_startup<C>(
-        &self,
-        client: &mut C,
-        message: PgWireFrontendMessage,
-    ) -> PgWireResult<()>
-    where
-        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
-        C::Error: Debug,
-        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
-    {
-        if let PgWireFrontendMessage::Startup(startup) = &message {
-            let user = startup.parameters.get(METADATA_USER);
-            let database = startup
-                .parameters
-                .get("database")
-                .or(user)
-                .map(String::as_str);
-            if database != Some(DATABASE_NAME) {
-                let name = database.unwrap_or_default();
-                return Err(fatal("3D000", format!("database \"{name}\" does not exist (this gateway serves \"{DATABASE_NAME}\")")));
-            }
-        }
-        self.sasl.on_startup(client, message).await
-    }
-}
-
-fn fatal(code: &str, message: String) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new(
-        "FATAL".into(),
-        code.into(),
-        message,
-    )))
-}
-
-/// Called by pgwire once authentication has succeeded, just before it reports the server
-/// parameters: the session is created here, so it exists before ReadyForQuery.
-struct SessionStarter {
-    gateway: Arc<Gateway>,
-}
-
-impl ServerParameterProvider for SessionStarter {
-    fn server_parameters<C>(&self, client: &C) -> Option<HashMap<String, String>>
-    where
-        C: ClientInfo,
-    {
-        let user = client.metadata().get(METADATA_USER)?.clone();
-        let Some(principal) = self.gateway.users.principal(&user).cloned() else {
-            tracing::error!(%user, "authenticated user has no principal");
-            return None;
-        };
-        let startup: Vec<(String, String)> = client
-            .metadata()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let session = match Session::new(&self.gateway, principal, &startup) {
-            Ok(session) => Arc::new(session),
-            Err(e) => {
-                tracing::error!(%user, error = %e, "cannot start a session");
-                return None;
-            }
-        };
-        let (pid, secret) = client.pid_and_secret_key();
-        let registration = self
-            .gateway
-            .cancels
-            .register(pid, secret.to_bytes(), &session);
-        let parameters = session.reported_settings();
-        client.session_extensions().insert(registration);
-        client.session_extensions().insert(session);
-        tracing::info!(%user, peer = %client.socket_addr(), "session started");
-        Some(parameters)
     }
 }
 

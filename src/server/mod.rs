@@ -2,8 +2,12 @@
 //! handlers per connection.
 
 mod cancel;
+mod connection;
 mod handlers;
+mod startup;
 pub mod telemetry;
+pub mod tls;
+mod transport;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +17,8 @@ use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use tokio::net::TcpListener;
 
-use crate::auth::Users;
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::{Authentication, UserStore};
 use crate::catalog::backend::{CatalogBackend, FixtureBackend, GlueBackend, GlueSettings};
 use crate::catalog::fixtures::FixtureFiles;
 use crate::catalog::{CacheSettings, LakeCatalog};
@@ -22,7 +27,6 @@ use crate::pgcatalog::PgCatalogs;
 use crate::policy::{PolicyFiles, PolicyStore};
 use crate::scan::stores::{ObjectStores, S3Settings};
 pub use cancel::{CancelRegistration, CancelRegistry};
-pub use handlers::ConnectionHandlers;
 
 /// Everything connections share: catalog, users, the engine's runtime (memory pool, spill
 /// directory, object stores) and the cancel registry.
@@ -32,7 +36,14 @@ pub struct Gateway {
     pub policies: Arc<PolicyStore>,
     /// Each principal's pg_catalog under the policy in force.
     pub pg_catalogs: PgCatalogs,
-    pub users: Arc<Users>,
+    pub users: Arc<UserStore>,
+    /// Access rules, token verification and the mock-salt key.
+    pub auth: Authentication,
+    pub throttle: LoginThrottle,
+    /// `None` without a `[tls]` certificate.
+    pub tls: Option<Arc<tls::TlsServer>>,
+    pub limits: Limits,
+    pub pid_keys: pgwire::api::RandomPidSecretKeyGenerator,
     pub runtime: Arc<RuntimeEnv>,
     pub cancels: Arc<CancelRegistry>,
     pub target_partitions: usize,
@@ -43,10 +54,16 @@ impl Gateway {
     /// missing.
     pub async fn build(config: &Config) -> Result<Arc<Self>, String> {
         let root = config.lake_root()?;
-        let users = Arc::new(match &config.auth.users_file {
-            Some(path) => Users::from_file(path)?,
-            None => Users::demo()?,
-        });
+        // Identity and transport first: a broken TLS or token setup stops the start at once.
+        let tls = tls::TlsServer::load(&config.tls)?;
+        let auth = Authentication::new(&config.auth).await?;
+        let users = UserStore::load(config.auth.users_file.clone())?;
+        users.watch(Duration::from_millis(
+            config.auth.users_reload_check_ms.max(100),
+        ));
+        if let Some(tls) = &tls {
+            tls.watch();
+        }
         let runtime = runtime_env(config)?;
         let stores = Arc::new(ObjectStores::new(
             Arc::clone(&runtime),
@@ -69,6 +86,11 @@ impl Gateway {
             lake,
             policies,
             users,
+            auth,
+            throttle: LoginThrottle::new(config.auth.throttle.clone()),
+            tls,
+            limits: Limits::from(&config.limits),
+            pid_keys: Default::default(),
             runtime,
             cancels: Arc::default(),
             target_partitions: config.engine.target_partitions.unwrap_or_else(num_cpus),
@@ -155,6 +177,29 @@ async fn ensure_demo_lake(root: &std::path::Path) -> Result<(), String> {
         .map_err(|e| format!("cannot generate the demo lake in {}: {e}", root.display()))
 }
 
+/// Connection limits and timeouts, from `[limits]`.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub startup_timeout: Duration,
+    pub max_startup_packet_bytes: usize,
+    pub max_message_bytes: usize,
+    pub idle_session_timeout: Option<Duration>,
+}
+
+impl From<&crate::config::LimitsConfig> for Limits {
+    fn from(config: &crate::config::LimitsConfig) -> Self {
+        Self {
+            max_connections: config.max_connections.max(1),
+            startup_timeout: Duration::from_millis(config.startup_timeout_ms.max(100)),
+            max_startup_packet_bytes: config.max_startup_packet_bytes.clamp(8, 10_000),
+            max_message_bytes: config.max_message_bytes.max(1024),
+            idle_session_timeout: (config.idle_session_timeout_ms > 0)
+                .then(|| Duration::from_millis(config.idle_session_timeout_ms)),
+        }
+    }
+}
+
 /// Builds the gateway and serves until the process is stopped.
 pub async fn run(config: Config) -> Result<(), String> {
     let gateway = Gateway::build(&config).await?;
@@ -162,8 +207,13 @@ pub async fn run(config: Config) -> Result<(), String> {
     let listener = TcpListener::bind(listen).await.map_err(|e| {
         format!("cannot listen on {listen}: {e} (is another server using the port? try --listen)")
     })?;
+    let tls = if gateway.tls.is_some() {
+        "TLS available"
+    } else {
+        "no TLS configured"
+    };
     tracing::info!(
-        "lakegate listening on {listen}; connect with: psql \"host={} port={} dbname=lake user=analyst\" (password: analyst)",
+        "lakegate listening on {listen} ({tls}); connect with: psql \"host={} port={} dbname=lake user=analyst\" (password: analyst)",
         listen.ip(),
         listen.port()
     );
@@ -172,16 +222,56 @@ pub async fn run(config: Config) -> Result<(), String> {
         .map_err(|e| format!("listener failed: {e}"))
 }
 
+/// Sockets accepted beyond `max_connections` are still answered (53300) up to this many more;
+/// past that they are closed at once, so a flood cannot hold unbounded pre-auth state.
+const REFUSAL_HEADROOM: usize = 64;
+
 /// Accepts connections forever; each gets its own handlers and task.
 pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> std::io::Result<()> {
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     loop {
-        let (socket, peer) = listener.accept().await?;
-        let _ = socket.set_nodelay(true);
-        let handlers = ConnectionHandlers::new(Arc::clone(&gateway));
-        tokio::spawn(async move {
-            if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+        let (socket, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            // Out of file descriptors and the like: keep serving the connections that exist.
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
             }
+        };
+        let slot = ConnectionSlot::take(&open);
+        let max = gateway.limits.max_connections;
+        if slot.count > max + REFUSAL_HEADROOM {
+            tracing::warn!(%peer, "connection closed at once: too many connections");
+            continue;
+        }
+        let gateway = Arc::clone(&gateway);
+        tokio::spawn(async move {
+            connection::serve(socket, peer, gateway, slot.count > max).await;
+            drop(slot);
         });
+    }
+}
+
+/// Counts a connection for as long as it lives.
+struct ConnectionSlot {
+    open: Arc<std::sync::atomic::AtomicUsize>,
+    /// Connections open including this one.
+    count: usize,
+}
+
+impl ConnectionSlot {
+    fn take(open: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        let count = open.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        Self {
+            open: Arc::clone(open),
+            count,
+        }
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }

@@ -32,7 +32,7 @@ use crate::error::LakegateError;
 use crate::pgcatalog::{register_functions, SessionFunctionsContext};
 use crate::server::Gateway;
 pub use encode::type_modifier;
-pub use handler::QueryHandler;
+pub use handler::{PreparedStatement, QueryHandler};
 use settings::Settings;
 use view::{PrincipalView, ViewHandle};
 
@@ -49,6 +49,8 @@ pub struct Session {
     statement_names: Mutex<BTreeSet<String>>,
     /// Names of SQL-level prepared statements (PREPARE), dropped when the policy changes.
     sql_prepared: Mutex<BTreeSet<String>>,
+    /// When the token the session signed in with expires; `None` for other sign-ins.
+    credential_expiry: Mutex<Option<u64>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -92,6 +94,7 @@ impl Session {
             running: Mutex::default(),
             statement_names: Mutex::default(),
             sql_prepared: Mutex::default(),
+            credential_expiry: Mutex::default(),
         };
         session.apply_search_path();
         Ok(session)
@@ -101,6 +104,7 @@ impl Session {
     /// under the old policy must not run again: SQL-level prepared statements are dropped (their
     /// EXECUTE then fails with 26000), protocol-level ones are planned again at Execute.
     async fn current_view(&self) -> Result<Arc<PrincipalView>, LakegateError> {
+        self.check_credential()?;
         let before = self.view.load().access.epoch;
         let view = view::refresh(&self.view, &self.gateway, &self.principal)?;
         if view.access.epoch != before {
@@ -115,6 +119,26 @@ impl Session {
             }
         }
         Ok(view)
+    }
+
+    /// A session signed in with a token lives no longer than the token (plus the leeway):
+    /// later statements are refused with 28000.
+    fn check_credential(&self) -> Result<(), LakegateError> {
+        let Some(expires_at) = *self.credential_expiry.lock().expect("expiry lock") else {
+            return Ok(());
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        match now > expires_at {
+            true => Err(LakegateError::CredentialExpired),
+            false => Ok(()),
+        }
+    }
+
+    /// Limits the session to its token's lifetime (seconds since the epoch, leeway included).
+    pub fn expire_at(&self, expires_at: u64) {
+        *self.credential_expiry.lock().expect("expiry lock") = Some(expires_at);
     }
 
     /// Remembers a SQL-level PREPARE.

@@ -170,3 +170,19 @@ impl Drop for FileLock {
         let _ = std::fs::remove_file(&self.0);
     }
 }
+
+/// Polls `check` until it holds; fails the test after `limit`.
+pub async fn wait_until<F, Fut>(limit: std::time::Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < limit,
+            "condition not reached within {limit:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 
-use base64::Engine;
 use datafusion::prelude::SessionContext;
 
 use super::{start_gateway, TestGateway};
@@ -212,20 +211,16 @@ fn write_catalog(catalog: &Path, data: &Path) {
     );
 }
 
-/// SCRAM salted passwords; each password equals the user name.
+/// SCRAM-SHA-256 verifiers; each password equals the user name.
 fn write_users(path: &Path) {
-    let b64 = base64::engine::general_purpose::STANDARD;
     let mut text = String::new();
     for (name, groups, superuser) in USERS {
         let salt = format!("salt-of-{name}").into_bytes();
-        let salted = pgwire::api::auth::sasl::scram::gen_salted_password(name, &salt, 4096);
+        let verifier = lakegate::auth::scram::ScramVerifier::with_salt(name, &salt, 4096);
         let groups: Vec<String> = groups.iter().map(|g| format!("\"{g}\"")).collect();
         text.push_str(&format!(
-            "[[user]]\nname = \"{name}\"\nsuperuser = {superuser}\ngroups = [{}]\n\
-             iterations = 4096\nsalt = \"{}\"\nsalted_password = \"{}\"\n\n",
+            "[[user]]\nname = \"{name}\"\nsuperuser = {superuser}\ngroups = [{}]\nverifier = \"{verifier}\"\n\n",
             groups.join(", "),
-            b64.encode(&salt),
-            b64.encode(&salted)
         ));
     }
     std::fs::write(path, text).unwrap();

@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 pub struct RawClient {
-    stream: TcpStream,
+    pub stream: TcpStream,
     /// What the server sent after authentication: ParameterStatus, BackendKeyData, ReadyForQuery.
     pub startup: Vec<Message>,
 }
@@ -30,7 +30,7 @@ impl Message {
             .map(|(_, v)| v)
     }
 
-    fn fields(&self) -> Vec<(u8, String)> {
+    pub fn fields(&self) -> Vec<(u8, String)> {
         self.body
             .split(|b| *b == 0)
             .filter(|f| !f.is_empty())
@@ -71,7 +71,7 @@ impl Message {
     }
 }
 
-fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
+pub fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
     let mut out = vec![tag];
     out.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
     out.extend_from_slice(body);
@@ -147,28 +147,39 @@ pub fn flush() -> Vec<u8> {
 impl RawClient {
     /// Connects and logs in with SCRAM-SHA-256.
     pub async fn connect(addr: std::net::SocketAddr, user: &str, password: &str) -> Self {
-        let mut client = Self {
-            stream: TcpStream::connect(addr).await.unwrap(),
-            startup: Vec::new(),
-        };
-        let mut startup = Vec::new();
-        startup.extend_from_slice(&196_608i32.to_be_bytes());
-        for (k, v) in [("user", user), ("database", "lake")] {
-            cstr(&mut startup, k);
-            cstr(&mut startup, v);
-        }
-        startup.push(0);
-        let mut packet = ((startup.len() + 4) as i32).to_be_bytes().to_vec();
-        packet.extend_from_slice(&startup);
-        client.send(&packet).await;
-        client.scram(password).await;
+        let mut client = Self::start(addr, user).await;
+        client.scram(password).await.expect("a SASL request");
         client.startup = client.until_ready().await;
         client
     }
 
-    async fn scram(&mut self, password: &str) {
+    /// Connects and sends nothing.
+    pub async fn start_raw(addr: std::net::SocketAddr) -> Self {
+        Self {
+            stream: TcpStream::connect(addr).await.unwrap(),
+            startup: Vec::new(),
+        }
+    }
+
+    /// Connects and sends the startup packet, nothing more.
+    pub async fn start(addr: std::net::SocketAddr, user: &str) -> Self {
+        let mut client = Self {
+            stream: TcpStream::connect(addr).await.unwrap(),
+            startup: Vec::new(),
+        };
+        client
+            .send(&startup_packet(&[("user", user), ("database", "lake")]))
+            .await;
+        client
+    }
+
+    /// Runs the client side of SCRAM-SHA-256 (no channel binding) after the startup packet;
+    /// a server that answers the startup with anything but a SASL request returns it.
+    pub async fn scram(&mut self, password: &str) -> Result<(), Message> {
         let sasl = self.recv().await;
-        assert_eq!(sasl.tag, b'R', "{sasl:?}");
+        if sasl.tag != b'R' {
+            return Err(sasl);
+        }
         let nonce = "rawtestclientnonce0123";
         let first_bare = format!("n=,r={nonce}");
         let mut body = Vec::new();
@@ -220,6 +231,7 @@ impl RawClient {
             base64::engine::general_purpose::STANDARD.encode(proof)
         );
         self.send(&frame(b'p', last.as_bytes())).await;
+        Ok(())
     }
 
     pub async fn send(&mut self, bytes: &[u8]) {
@@ -256,6 +268,20 @@ impl RawClient {
         }
         out
     }
+}
+
+/// A protocol 3.0 startup packet with these parameters.
+pub fn startup_packet(parameters: &[(&str, &str)]) -> Vec<u8> {
+    let mut startup = Vec::new();
+    startup.extend_from_slice(&196_608i32.to_be_bytes());
+    for (k, v) in parameters {
+        cstr(&mut startup, k);
+        cstr(&mut startup, v);
+    }
+    startup.push(0);
+    let mut packet = ((startup.len() + 4) as i32).to_be_bytes().to_vec();
+    packet.extend_from_slice(&startup);
+    packet
 }
 
 /// The type bytes of a message list, as a string (for readable assertions).

@@ -1,0 +1,274 @@
+//! One client connection, from the first byte to the last: encryption negotiation, then
+//! pgwire's message dispatch under lakegate's limits.
+//!
+//! pgwire 0.41's `process_socket` fixes the startup timeout at 60 s, has no idle timeout and no
+//! size limit after authentication, and keeps bytes a client pipelined after SSLRequest in its
+//! buffer, where they would be read as if they had arrived encrypted (CVE-2021-23214's class).
+//! So negotiation and the loop are done here, reading exactly one 8-byte request at a time,
+//! and each message is handed to pgwire's own `process_message`.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use pgwire::api::{
+    ClientInfo, DefaultClient, ErrorHandler, PgWireConnectionState, PgWireServerHandlers,
+};
+use pgwire::error::{ErrorInfo, PgWireError};
+use pgwire::messages::response::TransactionStatus;
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use pgwire::tokio::server::{process_error, process_message, PgWireMessageServerCodec};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{timeout, timeout_at, Instant};
+use tokio_util::codec::Framed;
+
+use super::handlers::{ConnectionFacts, ConnectionHandlers, TlsFacts};
+use super::tls::TlsServing;
+use super::transport::{CheckedTransport, FrameViolation, Transport};
+use super::Gateway;
+use crate::session::PreparedStatement;
+
+const SSL_REQUEST: u32 = 80877103;
+const GSSENC_REQUEST: u32 = 80877104;
+
+type Socket = Framed<CheckedTransport, PgWireMessageServerCodec<PreparedStatement>>;
+
+/// The accepted side of a negotiation: the transport and the bytes of the first frame read.
+struct Negotiated {
+    transport: Transport,
+    prefix: Vec<u8>,
+    tls: Option<TlsFacts>,
+}
+
+/// Serves one connection until it ends. `over_limit` connections are told 53300 at startup.
+pub async fn serve(tcp: TcpStream, peer: SocketAddr, gateway: Arc<Gateway>, over_limit: bool) {
+    let limits = &gateway.limits;
+    let deadline = Instant::now() + limits.startup_timeout;
+    let tls = gateway.tls.as_ref().map(|t| t.current());
+    let negotiated = match timeout_at(deadline, negotiate(tcp, tls)).await {
+        Ok(Ok(Some(negotiated))) => negotiated,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "encryption negotiation failed"),
+        Err(_) => return tracing::info!(%peer, "connection dropped: startup timeout"),
+    };
+    let secure = negotiated.tls.is_some();
+    let transport = CheckedTransport::new(
+        negotiated.transport,
+        negotiated.prefix,
+        limits.max_startup_packet_bytes,
+        limits.max_message_bytes,
+    );
+    let mut socket = Framed::new(
+        transport,
+        PgWireMessageServerCodec::new(DefaultClient::new(peer, secure)),
+    );
+    socket.set_state(PgWireConnectionState::AwaitingStartup);
+    let facts = ConnectionFacts {
+        peer,
+        tls: negotiated.tls,
+        over_limit,
+    };
+    let handlers = ConnectionHandlers::new(Arc::clone(&gateway), facts);
+    if let Err(e) = run(
+        &mut socket,
+        &handlers,
+        deadline,
+        limits.idle_session_timeout,
+    )
+    .await
+    {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// Answers SSLRequest and GSSENCRequest, and accepts TLS (after SSLRequest, or directly with
+/// ALPN `postgresql`). `None`: the connection is to be closed without a word.
+async fn negotiate(
+    mut tcp: TcpStream,
+    tls: Option<Arc<TlsServing>>,
+) -> io::Result<Option<Negotiated>> {
+    let _ = tcp.set_nodelay(true);
+    let mut first = [0u8; 1];
+    if tcp.peek(&mut first).await? == 1 && first[0] == 0x16 {
+        return direct_tls(tcp, tls).await;
+    }
+    let mut offered_gss = false;
+    loop {
+        let mut request = [0u8; 8];
+        tcp.read_exact(&mut request).await?;
+        let length = u32::from_be_bytes(request[..4].try_into().expect("4 bytes"));
+        let code = u32::from_be_bytes(request[4..].try_into().expect("4 bytes"));
+        match (length, code, &tls) {
+            (8, SSL_REQUEST, Some(serving)) => {
+                tcp.write_all(b"S").await?;
+                // Nothing past the 8-byte request was read, so bytes a client pipelined before
+                // its ClientHello reach rustls, which refuses them, and never the codec.
+                let stream = serving.acceptor.accept(tcp).await?;
+                return Ok(Some(tls_negotiated(stream, serving)));
+            }
+            (8, SSL_REQUEST, None) => tcp.write_all(b"N").await?,
+            (8, GSSENC_REQUEST, _) if !offered_gss => {
+                offered_gss = true;
+                tcp.write_all(b"N").await?;
+            }
+            _ => {
+                return Ok(Some(Negotiated {
+                    transport: Transport::Plain(tcp),
+                    prefix: request.to_vec(),
+                    tls: None,
+                }))
+            }
+        }
+    }
+}
+
+async fn direct_tls(
+    tcp: TcpStream,
+    tls: Option<Arc<TlsServing>>,
+) -> io::Result<Option<Negotiated>> {
+    let Some(serving) = tls else {
+        return Ok(None);
+    };
+    let stream = serving.acceptor.accept(tcp).await?;
+    if stream.get_ref().1.alpn_protocol() != Some(b"postgresql") {
+        tracing::info!("direct TLS without ALPN \"postgresql\" refused");
+        return Ok(None);
+    }
+    Ok(Some(tls_negotiated(stream, &serving)))
+}
+
+fn tls_negotiated(
+    stream: tokio_rustls::server::TlsStream<TcpStream>,
+    serving: &TlsServing,
+) -> Negotiated {
+    let client_certificate = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|certs| certs.first())
+        .map(|cert| cert.clone().into_owned());
+    Negotiated {
+        transport: Transport::Tls(Box::new(stream)),
+        prefix: Vec::new(),
+        tls: Some(TlsFacts {
+            end_point: serving.end_point.clone(),
+            client_certificate,
+        }),
+    }
+}
+
+/// pgwire's dispatch loop, with the startup deadline covering authentication, an idle-session
+/// timeout, and a FATAL answer to frames the transport refused.
+async fn run(
+    socket: &mut Socket,
+    handlers: &ConnectionHandlers,
+    deadline: Instant,
+    idle_session_timeout: Option<Duration>,
+) -> io::Result<()> {
+    // The concrete handlers: pgwire's trait methods return opaque types that hide the
+    // statement type `process_message` needs to see.
+    let startup = Arc::clone(&handlers.startup);
+    let simple = Arc::clone(&handlers.query);
+    let extended = Arc::clone(&handlers.query);
+    let copy = Arc::new(pgwire::api::NoopHandler);
+    let cancel = Arc::clone(&handlers.cancel);
+    let errors = handlers.error_handler();
+    loop {
+        let next = match (socket.state(), idle_session_timeout) {
+            (
+                PgWireConnectionState::AwaitingStartup
+                | PgWireConnectionState::AuthenticationInProgress,
+                _,
+            ) => match timeout_at(deadline, socket.next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    tracing::info!(peer = %socket.socket_addr(), "connection dropped: authentication timeout");
+                    return Ok(());
+                }
+            },
+            (_, Some(idle)) if socket.transaction_status() == TransactionStatus::Idle => {
+                match timeout(idle, socket.next()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        return send_fatal(
+                            socket,
+                            "57P05",
+                            "terminating connection due to idle-session timeout",
+                        )
+                        .await
+                    }
+                }
+            }
+            _ => socket.next().await,
+        };
+        let message = match next {
+            None | Some(Ok(PgWireFrontendMessage::Terminate(_))) => return Ok(()),
+            Some(Err(e)) => return refuse_frame(socket, e).await,
+            Some(Ok(message)) => message,
+        };
+        let extended_message = match socket.state() {
+            PgWireConnectionState::CopyInProgress(extended) => extended,
+            _ => message.is_extended_query(),
+        };
+        let result = process_message(
+            message,
+            socket,
+            Arc::clone(&startup),
+            Arc::clone(&simple),
+            Arc::clone(&extended),
+            Arc::clone(&copy),
+            Arc::clone(&cancel),
+        )
+        .await;
+        if let Err(mut error) = result {
+            errors.on_error(socket, &mut error);
+            let info: ErrorInfo = error.into();
+            let fatal = info.is_fatal();
+            process_error(
+                socket,
+                PgWireError::UserError(Box::new(info)),
+                extended_message,
+            )
+            .await?;
+            if fatal {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// A frame the transport or codec could not accept: FATAL 08P01 (or 54000 for size), as
+/// PostgreSQL does, then close.
+async fn refuse_frame(socket: &mut Socket, error: PgWireError) -> io::Result<()> {
+    let (code, message) = match socket.get_ref().violation() {
+        Some(FrameViolation::MessageTooLarge(limit)) => (
+            "54000",
+            format!("message is larger than the server accepts ({limit} bytes)"),
+        ),
+        Some(FrameViolation::StartupTooLarge(_)) => {
+            ("08P01", "invalid length of startup packet".to_owned())
+        }
+        Some(FrameViolation::InvalidLength) => ("08P01", "invalid message length".to_owned()),
+        None => match error {
+            PgWireError::IoError(e) => {
+                tracing::debug!(peer = %socket.socket_addr(), error = %e, "connection read failed");
+                return Ok(());
+            }
+            other => ("08P01", format!("invalid frontend message: {other}")),
+        },
+    };
+    tracing::info!(peer = %socket.socket_addr(), code, %message, "connection closed: protocol violation");
+    send_fatal(socket, code, &message).await
+}
+
+async fn send_fatal(socket: &mut Socket, code: &str, message: &str) -> io::Result<()> {
+    let info = ErrorInfo::new("FATAL".into(), code.into(), message.into());
+    let _ = socket
+        .send(PgWireBackendMessage::ErrorResponse(info.into()))
+        .await;
+    let _ = socket.close().await;
+    Ok(())
+}

@@ -1,0 +1,513 @@
+//! Authentication of one connection: the startup packet, the access rule that picks the
+//! method, the method's exchange (SCRAM, a token as the password, OAUTHBEARER, a client
+//! certificate), and the session that follows success.
+//!
+//! Every failure is FATAL and generic towards the client (`password authentication failed for
+//! user "…"`, as PostgreSQL says it); the reason goes to the server log. Unknown users get a
+//! full SCRAM exchange with a stable mock salt, and throttled attempts fail the same way.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::{Sink, SinkExt};
+use pgwire::api::auth::{
+    finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata,
+    ServerParameterProvider, StartupHandler,
+};
+use pgwire::api::{ClientInfo, PgWireConnectionState, PidSecretKeyGenerator, METADATA_USER};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::startup::{Authentication, PasswordMessageFamily, Startup};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+
+use super::handlers::ConnectionFacts;
+use super::Gateway;
+use crate::auth::rules::Connecting;
+use crate::auth::scram::{ChannelBinding, ScramError, ScramExchange, ScramVerifier};
+use crate::auth::{AuthMethod, Principal, User};
+use crate::catalog::DATABASE_NAME;
+use crate::session::Session;
+
+mod oauth;
+
+/// PostgreSQL's PG_MAX_SASL_MESSAGE_LENGTH.
+const MAX_SASL_MESSAGE: usize = 1024;
+
+/// Where a connection is in its authentication.
+#[derive(Debug, Default)]
+enum AuthState {
+    #[default]
+    AwaitingStartup,
+    Scram(Box<ScramStep>),
+    TokenPassword {
+        user: String,
+    },
+    OAuth {
+        user: String,
+    },
+    Done,
+}
+
+#[derive(Debug)]
+struct ScramStep {
+    user: String,
+    /// The users-file entry, when it exists, is enabled, has a verifier and is not throttled.
+    account: Option<User>,
+    exchange: Option<ScramExchange>,
+    /// SCRAM-SHA-256 or SCRAM-SHA-256-PLUS, as the client chose.
+    mechanism: String,
+}
+
+pub struct LakeStartupHandler {
+    gateway: Arc<Gateway>,
+    facts: ConnectionFacts,
+    state: Mutex<AuthState>,
+}
+
+impl LakeStartupHandler {
+    pub fn new(gateway: Arc<Gateway>, facts: ConnectionFacts) -> Self {
+        Self {
+            gateway,
+            facts,
+            state: Mutex::default(),
+        }
+    }
+
+    fn take_state(&self) -> AuthState {
+        std::mem::take(&mut *self.state.lock().expect("auth state"))
+    }
+
+    fn set_state(&self, state: AuthState) {
+        *self.state.lock().expect("auth state") = state;
+    }
+
+    fn binding(&self) -> ChannelBinding {
+        ChannelBinding {
+            end_point: self.facts.tls.as_ref().and_then(|t| t.end_point.clone()),
+        }
+    }
+}
+
+#[async_trait]
+impl StartupHandler for LakeStartupHandler {
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let result = match (message, self.take_state()) {
+            (PgWireFrontendMessage::Startup(startup), AuthState::AwaitingStartup) => {
+                self.do_startup(client, &startup).await
+            }
+            (PgWireFrontendMessage::PasswordMessageFamily(message), state) => {
+                self.do_credential(client, state, message).await
+            }
+            _ => Err(fatal("08P01", "unexpected message during authentication")),
+        };
+        result.map_err(as_fatal)
+    }
+}
+
+impl LakeStartupHandler {
+    async fn do_startup<C>(&self, client: &mut C, startup: &Startup) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if self.facts.over_limit {
+            return Err(fatal("53300", "sorry, too many clients already"));
+        }
+        protocol_negotiation(client, startup).await?;
+        save_startup_parameters_to_metadata(client, startup);
+        let user = check_startup(startup)?;
+        let account = self.gateway.users.current().get(&user).cloned();
+        let method = self.method_for(&user, account.as_ref());
+        client.set_state(PgWireConnectionState::AuthenticationInProgress);
+        tracing::debug!(user = ?user, peer = %self.facts.peer, method = method.name(), "authenticating");
+        match method {
+            AuthMethod::Reject => Err(self.no_rule(&user)),
+            AuthMethod::Scram => {
+                let mechanisms = self.binding().mechanisms();
+                let throttled = self
+                    .gateway
+                    .throttle
+                    .is_throttled(&user, self.facts.peer.ip());
+                let account = account.filter(|a| !throttled && !a.disabled && a.verifier.is_some());
+                self.set_state(AuthState::Scram(Box::new(ScramStep {
+                    user,
+                    account,
+                    exchange: None,
+                    mechanism: String::new(),
+                })));
+                send(client, Authentication::SASL(mechanisms)).await
+            }
+            AuthMethod::Jwt => {
+                self.require_token_transport()?;
+                self.set_state(AuthState::TokenPassword { user });
+                send(client, Authentication::CleartextPassword).await
+            }
+            AuthMethod::Oauthbearer => {
+                self.require_token_transport()?;
+                self.set_state(AuthState::OAuth { user });
+                send(
+                    client,
+                    Authentication::SASL(vec![oauth::MECHANISM.to_owned()]),
+                )
+                .await
+            }
+            AuthMethod::Cert => self.certificate_login(client, &user, account).await,
+        }
+    }
+
+    fn method_for(&self, user: &str, account: Option<&User>) -> AuthMethod {
+        let groups = account
+            .map(|a| a.principal.groups.as_slice())
+            .unwrap_or_default();
+        self.gateway.auth.rules.method_for(&Connecting {
+            address: self.facts.peer.ip(),
+            tls: self.facts.tls.is_some(),
+            user,
+            groups,
+        })
+    }
+
+    fn no_rule(&self, user: &str) -> PgWireError {
+        let tls = self.facts.tls.is_some();
+        tracing::warn!(user = ?user, peer = %self.facts.peer, tls, "login refused: no access rule");
+        let encryption = if tls {
+            "SSL encryption"
+        } else {
+            "no encryption"
+        };
+        let mut message = format!(
+            "no access rule for host \"{}\", user \"{user}\", database \"{DATABASE_NAME}\", {encryption}",
+            self.facts.peer.ip()
+        );
+        if !tls {
+            message.push_str(" (connections from this address may need TLS: sslmode=require)");
+        }
+        fatal("28000", &message)
+    }
+
+    /// Tokens are bearer secrets: never asked for on a plaintext connection unless allowed.
+    fn require_token_transport(&self) -> PgWireResult<()> {
+        let Some(jwt) = &self.gateway.auth.jwt else {
+            return Err(fatal(
+                "28000",
+                "token authentication is not configured on this server",
+            ));
+        };
+        if self.facts.tls.is_none() && !jwt.allow_without_tls() {
+            return Err(fatal(
+                "28000",
+                "token authentication requires TLS (connect with sslmode=require)",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn do_credential<C>(
+        &self,
+        client: &mut C,
+        state: AuthState,
+        message: PasswordMessageFamily,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match state {
+            AuthState::Scram(step) => self.scram_step(client, step, message).await,
+            AuthState::TokenPassword { user } => {
+                let token = message.into_password()?.password;
+                self.token_login(client, &user, &token, AuthMethod::Jwt)
+                    .await
+            }
+            AuthState::OAuth { user } => {
+                let initial = message.into_sasl_initial_response()?;
+                let token = oauth::bearer_token(&initial)
+                    .map_err(|e| self.failed(&user, AuthMethod::Oauthbearer, &e))?;
+                self.token_login(client, &user, &token, AuthMethod::Oauthbearer)
+                    .await
+            }
+            AuthState::AwaitingStartup | AuthState::Done => {
+                Err(fatal("08P01", "unexpected password message"))
+            }
+        }
+    }
+
+    async fn scram_step<C>(
+        &self,
+        client: &mut C,
+        mut step: Box<ScramStep>,
+        message: PasswordMessageFamily,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let Some(exchange) = step.exchange.take() else {
+            let initial = message.into_sasl_initial_response()?;
+            let data = sasl_data(initial.data.as_deref().unwrap_or_default())?;
+            let verifier = match &step.account {
+                Some(User {
+                    verifier: Some(v), ..
+                }) => v.clone(),
+                _ => ScramVerifier::mock(&step.user, &self.gateway.auth.mock_key),
+            };
+            let (exchange, server_first) =
+                ScramExchange::start(&initial.auth_method, data, &self.binding(), verifier)
+                    .map_err(|e| self.scram_refused(&step.user, e))?;
+            step.exchange = Some(exchange);
+            step.mechanism = initial.auth_method;
+            let user_message = Bytes::from(server_first);
+            self.set_state(AuthState::Scram(step));
+            return send(client, Authentication::SASLContinue(user_message)).await;
+        };
+        let response = message.into_sasl_response()?;
+        let server_final = exchange
+            .finish(sasl_data(&response.data)?)
+            .map_err(|e| self.scram_refused(&step.user, e))?;
+        let Some(account) = step.account else {
+            return Err(self.failed(&step.user, AuthMethod::Scram, "unknown user"));
+        };
+        client
+            .feed(PgWireBackendMessage::Authentication(
+                Authentication::SASLFinal(Bytes::from(server_final)),
+            ))
+            .await?;
+        self.complete(client, account.principal, &step.mechanism)
+            .await
+    }
+
+    fn scram_refused(&self, user: &str, error: ScramError) -> PgWireError {
+        match error {
+            ScramError::Failed => self.failed(
+                user,
+                AuthMethod::Scram,
+                "wrong password, unknown, disabled or throttled user",
+            ),
+            ScramError::Protocol(m) => self.refused(user, "08P01", &m),
+            ScramError::Unsupported(m) => self.refused(user, "0A000", &m),
+            ScramError::Binding(m) => self.refused(user, "28000", &m),
+        }
+    }
+
+    async fn token_login<C>(
+        &self,
+        client: &mut C,
+        user: &str,
+        token: &str,
+        method: AuthMethod,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let jwt = self.gateway.auth.jwt.as_ref().expect("checked at startup");
+        if self
+            .gateway
+            .throttle
+            .is_throttled(user, self.facts.peer.ip())
+        {
+            return Err(self.failed(user, method, "throttled"));
+        }
+        if self
+            .gateway
+            .users
+            .current()
+            .get(user)
+            .is_some_and(|u| u.disabled)
+        {
+            return Err(self.failed(user, method, "user is disabled"));
+        }
+        match jwt.verify(token, user).await {
+            Ok(verified) => {
+                self.complete(client, verified.principal, method.name())
+                    .await?;
+                if let Some(session) = client.session_extensions().get::<Arc<Session>>() {
+                    session.expire_at(verified.expires_at + jwt.leeway_seconds());
+                }
+                Ok(())
+            }
+            Err(refused) => Err(self.failed(user, method, &refused.0)),
+        }
+    }
+
+    async fn certificate_login<C>(
+        &self,
+        client: &mut C,
+        user: &str,
+        account: Option<User>,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let certificate = self
+            .facts
+            .tls
+            .as_ref()
+            .and_then(|t| t.client_certificate.as_ref());
+        let name = certificate.and_then(super::tls::client_common_name);
+        let refuse = |reason: &str| {
+            tracing::warn!(user = ?user, peer = %self.facts.peer, method = "cert", reason, "login refused");
+            fatal(
+                "28000",
+                &format!("certificate authentication failed for user \"{user}\""),
+            )
+        };
+        match (name, account) {
+            (None, _) => Err(refuse("no verified client certificate")),
+            (Some(cn), _) if cn != user => Err(refuse("certificate common name is another user")),
+            (Some(_), Some(account)) if !account.disabled => {
+                self.complete(client, account.principal, AuthMethod::Cert.name())
+                    .await
+            }
+            _ => Err(refuse("unknown or disabled user")),
+        }
+    }
+
+    /// Success: the session is created before AuthenticationOk, so a session that cannot start
+    /// fails the login rather than the first statement.
+    async fn complete<C>(
+        &self,
+        client: &mut C,
+        principal: Principal,
+        method: &str,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self.gateway.throttle.record_success(&principal.user);
+        let (pid, secret) = self.gateway.pid_keys.generate(&*client);
+        client.set_pid_and_secret_key(pid, secret.clone());
+        let startup: Vec<(String, String)> = client
+            .metadata()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let user = principal.user.clone();
+        let session = Arc::new(
+            Session::new(&self.gateway, principal, &startup).map_err(|e| e.into_pgwire())?,
+        );
+        let registration = self
+            .gateway
+            .cancels
+            .register(pid, secret.to_bytes(), &session);
+        let parameters = Reported(session.reported_settings());
+        client.session_extensions().insert(registration);
+        client.session_extensions().insert(session);
+        self.set_state(AuthState::Done);
+        tracing::info!(user = ?user, peer = %self.facts.peer, method, tls = self.facts.tls.is_some(), "login");
+        finish_authentication(client, &parameters).await
+    }
+
+    /// A failed credential: counted for throttling, logged with its reason, answered generically.
+    fn failed(&self, user: &str, method: AuthMethod, reason: &str) -> PgWireError {
+        self.gateway
+            .throttle
+            .record_failure(user, self.facts.peer.ip());
+        tracing::warn!(user = ?user, peer = %self.facts.peer, method = method.name(), reason, "login refused");
+        fatal(
+            "28P01",
+            &format!("password authentication failed for user \"{user}\""),
+        )
+    }
+
+    fn refused(&self, user: &str, code: &str, message: &str) -> PgWireError {
+        self.gateway
+            .throttle
+            .record_failure(user, self.facts.peer.ip());
+        tracing::warn!(user = ?user, peer = %self.facts.peer, code, reason = message, "login refused");
+        fatal(code, message)
+    }
+}
+
+/// The startup packet's user, after refusing what lakegate does not serve.
+fn check_startup(startup: &Startup) -> PgWireResult<String> {
+    let user = startup
+        .parameters
+        .get(METADATA_USER)
+        .cloned()
+        .unwrap_or_default();
+    if user.is_empty() {
+        return Err(fatal(
+            "28000",
+            "no user name specified in the startup packet",
+        ));
+    }
+    if startup
+        .parameters
+        .get("replication")
+        .is_some_and(|v| !matches!(v.as_str(), "false" | "off" | "no" | "0"))
+    {
+        return Err(fatal("0A000", "replication connections are not supported"));
+    }
+    let database = startup.parameters.get("database").unwrap_or(&user);
+    if database != DATABASE_NAME {
+        return Err(fatal(
+            "3D000",
+            &format!(
+                "database \"{database}\" does not exist (this gateway serves \"{DATABASE_NAME}\")"
+            ),
+        ));
+    }
+    Ok(user)
+}
+
+fn sasl_data(data: &[u8]) -> PgWireResult<&[u8]> {
+    match data.len() > MAX_SASL_MESSAGE {
+        true => Err(fatal("08P01", "SASL message is too long")),
+        false => Ok(data),
+    }
+}
+
+async fn send<C>(client: &mut C, message: Authentication) -> PgWireResult<()>
+where
+    C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    client
+        .send(PgWireBackendMessage::Authentication(message))
+        .await?;
+    Ok(())
+}
+
+struct Reported(HashMap<String, String>);
+
+impl ServerParameterProvider for Reported {
+    fn server_parameters<C: ClientInfo>(&self, _client: &C) -> Option<HashMap<String, String>> {
+        Some(self.0.clone())
+    }
+}
+
+fn fatal(code: &str, message: &str) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".into(),
+        code.into(),
+        message.into(),
+    )))
+}
+
+/// Every error during authentication ends the connection.
+fn as_fatal(error: PgWireError) -> PgWireError {
+    let mut info: ErrorInfo = error.into();
+    info.severity = "FATAL".into();
+    PgWireError::UserError(Box::new(info))
+}
