@@ -123,6 +123,7 @@ impl LakeStartupHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         if self.facts.over_limit {
+            tracing::warn!(peer = %self.facts.peer, "connection refused: too many connections");
             return Err(fatal("53300", "sorry, too many clients already"));
         }
         protocol_negotiation(client, startup).await?;
@@ -150,12 +151,12 @@ impl LakeStartupHandler {
                 send(client, Authentication::SASL(mechanisms)).await
             }
             AuthMethod::Jwt => {
-                self.require_token_transport()?;
+                self.require_token_transport(&user)?;
                 self.set_state(AuthState::TokenPassword { user });
                 send(client, Authentication::CleartextPassword).await
             }
             AuthMethod::Oauthbearer => {
-                self.require_token_transport()?;
+                self.require_token_transport(&user)?;
                 self.set_state(AuthState::OAuth { user });
                 send(
                     client,
@@ -198,18 +199,16 @@ impl LakeStartupHandler {
     }
 
     /// Tokens are bearer secrets: never asked for on a plaintext connection unless allowed.
-    fn require_token_transport(&self) -> PgWireResult<()> {
+    fn require_token_transport(&self, user: &str) -> PgWireResult<()> {
+        let refuse = |message: &str| {
+            tracing::warn!(user = ?user, peer = %self.facts.peer, reason = message, "login refused");
+            Err(fatal("28000", message))
+        };
         let Some(jwt) = &self.gateway.auth.jwt else {
-            return Err(fatal(
-                "28000",
-                "token authentication is not configured on this server",
-            ));
+            return refuse("token authentication is not configured on this server");
         };
         if self.facts.tls.is_none() && !jwt.allow_without_tls() {
-            return Err(fatal(
-                "28000",
-                "token authentication requires TLS (connect with sslmode=require)",
-            ));
+            return refuse("token authentication requires TLS (connect with sslmode=require)");
         }
         Ok(())
     }

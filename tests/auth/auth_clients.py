@@ -21,12 +21,16 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import psycopg
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+# TLS 1.1 is used on purpose, to see it refused.
+warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 BIN = Path(sys.argv[1]).resolve()
 HERE = Path(__file__).parent
