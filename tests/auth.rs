@@ -23,6 +23,7 @@ struct Fixture {
 /// other tests, which run at the same time.
 const MAX_CONNECTIONS: usize = 3;
 const MAX_FAILURES: u32 = 3;
+const IDLE_MS: u64 = 1500;
 
 fn users_text(extra: &str) -> String {
     let mut text = String::new();
@@ -78,6 +79,7 @@ fn limited() -> &'static Fixture {
         start("limited", |config| {
             config.auth.throttle.max_failures_per_user = MAX_FAILURES;
             config.limits.max_connections = MAX_CONNECTIONS;
+            config.limits.idle_session_timeout_ms = IDLE_MS;
         })
     })
 }
@@ -132,7 +134,11 @@ async fn scram_login_at(
 
 /// The salt a server-first message offers to `user`.
 async fn offered_salt(user: &str) -> String {
-    let mut client = RawClient::start(fixture().addr, user).await;
+    offered_salt_at(fixture(), user).await
+}
+
+async fn offered_salt_at(gateway: &Fixture, user: &str) -> String {
+    let mut client = RawClient::start(gateway.addr, user).await;
     let sasl = client.recv().await;
     assert_eq!(sasl.tag, b'R');
     let mut body = Vec::new();
@@ -170,6 +176,18 @@ async fn unknown_users_and_wrong_passwords_look_the_same() {
 async fn connection_cap_and_login_throttling() {
     past_max_connections_clients_get_53300().await;
     repeated_failures_throttle_the_user_with_the_same_error().await;
+    idle_sessions_end_with_57p05().await;
+}
+
+async fn idle_sessions_end_with_57p05() {
+    let mut client = RawClient::connect(limited().addr, "alice", "alice-pw").await;
+    // A statement resets the clock; silence past the limit ends the session.
+    client.send(&raw::query("SELECT 1")).await;
+    client.until_ready().await;
+    let started = Instant::now();
+    let fatal = client.recv().await;
+    assert_eq!(fatal.sqlstate().as_deref(), Some("57P05"));
+    assert!(started.elapsed() >= Duration::from_millis(IDLE_MS - 100));
 }
 
 async fn repeated_failures_throttle_the_user_with_the_same_error() {
@@ -300,4 +318,45 @@ async fn replication_and_other_databases_are_refused() {
         ]))
         .await;
     assert_eq!(login_error(&mut client).await.0, "3D000");
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_messages_before_login_are_refused() {
+    let sasl_initial = |body: &[u8]| raw::frame(b'p', body);
+    let mut cases: Vec<Vec<u8>> = vec![
+        sasl_initial(b""),
+        sasl_initial(b"SCRAM-SHA-256\0"),
+        sasl_initial(b"SCRAM-SHA-256\0\0\0"),
+        sasl_initial(
+            &[
+                b"SCRAM-SHA-256\0".as_slice(),
+                &(-2i32).to_be_bytes(),
+                b"n,,",
+            ]
+            .concat(),
+        ),
+        sasl_initial(
+            &[
+                b"SCRAM-SHA-256\0".as_slice(),
+                &1000i32.to_be_bytes(),
+                b"n,,",
+            ]
+            .concat(),
+        ),
+    ];
+    // Before login, a message may not be larger than the startup limit.
+    cases.push(sasl_initial(&vec![b'x'; 20_000]));
+    for case in cases {
+        let mut client = RawClient::start(fixture().addr, "alice").await;
+        assert_eq!(client.recv().await.tag, b'R');
+        client.send(&case).await;
+        let (code, _) = login_error(&mut client).await;
+        assert!(
+            ["08P01", "54000"].contains(&code.as_str()),
+            "{code} for {:?}",
+            &case[..case.len().min(24)]
+        );
+    }
+    // The server is still there.
+    scram_login("alice", "alice-pw").await.unwrap();
 }

@@ -89,15 +89,24 @@ fn read(file: &Path) -> Result<UsersFile, String> {
 /// Replaces the file in one rename, readable by its owner only, so a running gateway never
 /// reads half a file and other local users never read verifiers.
 fn write(file: &Path, users: &UsersFile) -> Result<(), String> {
-    let temporary = file.with_extension("toml.tmp");
-    std::fs::write(&temporary, users.to_toml())
-        .map_err(|e| format!("cannot write {}: {e}", temporary.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600));
-    }
+    let temporary = file.with_extension(format!("tmp-{:016x}", rand::random::<u64>()));
+    write_private(&temporary, &users.to_toml())?;
     std::fs::rename(&temporary, file).map_err(|e| format!("cannot write {}: {e}", file.display()))
+}
+
+/// Creates `path` readable by its owner only from the first byte (never readable by others
+/// between creation and a later chmod).
+fn write_private(path: &Path, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let _ = std::fs::remove_file(path);
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 fn read_password(name: &str, from_stdin: bool) -> Result<String, String> {
@@ -218,11 +227,8 @@ fn demo_certificates(hosts: &[String]) -> Result<(String, String, String), rcgen
 }
 
 fn put(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    #[cfg(unix)]
     if path.extension().is_some_and(|e| e == "key") {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        return write_private(path, text);
     }
-    Ok(())
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

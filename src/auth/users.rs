@@ -37,8 +37,16 @@ pub struct UsersFile {
 }
 
 impl UsersFile {
+    /// Parse errors name the place, not the text there: it may be a verifier, or a password
+    /// pasted by mistake.
     pub fn parse(text: &str, origin: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| format!("invalid users file {origin}: {e}"))
+        toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+            let at = line.map(|l| format!(" (line {l})")).unwrap_or_default();
+            format!("invalid users file {origin}{at}: {}", e.message())
+        })
     }
 
     pub fn to_toml(&self) -> String {

@@ -209,6 +209,7 @@ async fn run(
             Some(Err(e)) => return refuse_frame(socket, e).await,
             Some(Ok(message)) => message,
         };
+        let cancel_request = matches!(message, PgWireFrontendMessage::CancelRequest(_));
         let extended_message = match socket.state() {
             PgWireConnectionState::CopyInProgress(extended) => extended,
             _ => message.is_extended_query(),
@@ -226,16 +227,27 @@ async fn run(
         if let Err(mut error) = result {
             errors.on_error(socket, &mut error);
             let info: ErrorInfo = error.into();
-            let fatal = info.is_fatal();
-            process_error(
-                socket,
-                PgWireError::UserError(Box::new(info)),
-                extended_message,
-            )
-            .await?;
-            if fatal {
+            if info.is_fatal() {
+                // pgwire would send ReadyForQuery after it; PostgreSQL closes at once.
+                let _ = socket
+                    .send(PgWireBackendMessage::ErrorResponse(info.into()))
+                    .await;
+                let _ = socket.close().await;
                 return Ok(());
             }
+            let error = PgWireError::UserError(Box::new(info));
+            process_error(socket, error, extended_message).await?;
+        }
+        // A CancelRequest connection carries nothing else (pgwire has already closed it).
+        if cancel_request {
+            return Ok(());
+        }
+        if !matches!(
+            socket.state(),
+            PgWireConnectionState::AwaitingStartup
+                | PgWireConnectionState::AuthenticationInProgress
+        ) {
+            socket.get_mut().authenticated();
         }
     }
 }

@@ -19,7 +19,9 @@ use pgwire::api::auth::{
 };
 use pgwire::api::{ClientInfo, PgWireConnectionState, PidSecretKeyGenerator, METADATA_USER};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
-use pgwire::messages::startup::{Authentication, PasswordMessageFamily, Startup};
+use pgwire::messages::startup::{
+    Authentication, PasswordMessageFamily, SASLInitialResponse, Startup,
+};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
 use super::handlers::ConnectionFacts;
@@ -53,6 +55,9 @@ enum AuthState {
 #[derive(Debug)]
 struct ScramStep {
     user: String,
+    /// The verifier the exchange runs with: the user's own (even when the login cannot succeed,
+    /// so its salt does not change when a user is throttled or disabled), or a mock.
+    verifier: ScramVerifier,
     /// The users-file entry, when it exists, is enabled, has a verifier and is not throttled.
     account: Option<User>,
     exchange: Option<ScramExchange>,
@@ -137,17 +142,8 @@ impl LakeStartupHandler {
             AuthMethod::Reject => Err(self.no_rule(&user)),
             AuthMethod::Scram => {
                 let mechanisms = self.binding().mechanisms();
-                let throttled = self
-                    .gateway
-                    .throttle
-                    .is_throttled(&user, self.facts.peer.ip());
-                let account = account.filter(|a| !throttled && !a.disabled && a.verifier.is_some());
-                self.set_state(AuthState::Scram(Box::new(ScramStep {
-                    user,
-                    account,
-                    exchange: None,
-                    mechanism: String::new(),
-                })));
+                let step = self.scram_step_for(user, account);
+                self.set_state(AuthState::Scram(Box::new(step)));
                 send(client, Authentication::SASL(mechanisms)).await
             }
             AuthMethod::Jwt => {
@@ -165,6 +161,27 @@ impl LakeStartupHandler {
                 .await
             }
             AuthMethod::Cert => self.certificate_login(client, &user, account).await,
+        }
+    }
+
+    /// The exchange for `user`: its own verifier when it has one, a mock otherwise; the login
+    /// can succeed only for an enabled account that is not throttled.
+    fn scram_step_for(&self, user: String, account: Option<User>) -> ScramStep {
+        let throttled = self
+            .gateway
+            .throttle
+            .is_throttled(&user, self.facts.peer.ip());
+        let verifier = match account.as_ref().and_then(|a| a.verifier.clone()) {
+            Some(verifier) => verifier,
+            None => ScramVerifier::mock(&user, &self.gateway.auth.mock_key),
+        };
+        let account = account.filter(|a| !throttled && !a.disabled && a.verifier.is_some());
+        ScramStep {
+            user,
+            verifier,
+            account,
+            exchange: None,
+            mechanism: String::new(),
         }
     }
 
@@ -232,7 +249,7 @@ impl LakeStartupHandler {
                     .await
             }
             AuthState::OAuth { user } => {
-                let initial = message.into_sasl_initial_response()?;
+                let initial = sasl_initial_response(message)?;
                 let token = oauth::bearer_token(&initial)
                     .map_err(|e| self.failed(&user, AuthMethod::Oauthbearer, &e))?;
                 self.token_login(client, &user, &token, AuthMethod::Oauthbearer)
@@ -256,14 +273,9 @@ impl LakeStartupHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let Some(exchange) = step.exchange.take() else {
-            let initial = message.into_sasl_initial_response()?;
+            let initial = sasl_initial_response(message)?;
             let data = sasl_data(initial.data.as_deref().unwrap_or_default())?;
-            let verifier = match &step.account {
-                Some(User {
-                    verifier: Some(v), ..
-                }) => v.clone(),
-                _ => ScramVerifier::mock(&step.user, &self.gateway.auth.mock_key),
-            };
+            let verifier = step.verifier.clone();
             let (exchange, server_first) =
                 ScramExchange::start(&initial.auth_method, data, &self.binding(), verifier)
                     .map_err(|e| self.scram_refused(&step.user, e))?;
@@ -277,8 +289,14 @@ impl LakeStartupHandler {
         let server_final = exchange
             .finish(sasl_data(&response.data)?)
             .map_err(|e| self.scram_refused(&step.user, e))?;
+        // The right proof from a user who may not sign in now (throttled, disabled) fails here,
+        // after the same exchange a wrong password gets.
         let Some(account) = step.account else {
-            return Err(self.failed(&step.user, AuthMethod::Scram, "unknown user"));
+            return Err(self.failed(
+                &step.user,
+                AuthMethod::Scram,
+                "unknown, disabled or throttled user",
+            ));
         };
         client
             .feed(PgWireBackendMessage::Authentication(
@@ -336,7 +354,7 @@ impl LakeStartupHandler {
                 self.complete(client, verified.principal, method.name())
                     .await?;
                 if let Some(session) = client.session_extensions().get::<Arc<Session>>() {
-                    session.expire_at(verified.expires_at + jwt.leeway_seconds());
+                    session.expire_at(verified.expires_at.saturating_add(jwt.leeway_seconds()));
                 }
                 Ok(())
             }
@@ -467,6 +485,31 @@ fn check_startup(startup: &Startup) -> PgWireResult<String> {
         ));
     }
     Ok(user)
+}
+
+/// pgwire 0.41 reads SASLInitialResponse without bounds checks (a short body or a bad length
+/// panics the connection's task), so lakegate parses it: mechanism, then an Int32 length that is
+/// -1 or exactly the bytes that follow.
+fn sasl_initial_response(message: PasswordMessageFamily) -> PgWireResult<SASLInitialResponse> {
+    let PasswordMessageFamily::Raw(body) = message else {
+        return message.into_sasl_initial_response();
+    };
+    let malformed = || fatal("08P01", "malformed SASLInitialResponse message");
+    let nul = body.iter().position(|b| *b == 0).ok_or_else(malformed)?;
+    let mechanism = std::str::from_utf8(&body[..nul]).map_err(|_| malformed())?;
+    let rest = &body[nul + 1..];
+    let length: [u8; 4] = rest
+        .get(..4)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(malformed)?;
+    let data = match i32::from_be_bytes(length) {
+        -1 if rest.len() == 4 => None,
+        n if usize::try_from(n).is_ok_and(|n| n == rest.len() - 4) => {
+            Some(Bytes::copy_from_slice(&rest[4..]))
+        }
+        _ => return Err(malformed()),
+    };
+    Ok(SASLInitialResponse::new(mechanism.to_owned(), data))
 }
 
 fn sasl_data(data: &[u8]) -> PgWireResult<&[u8]> {

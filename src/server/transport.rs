@@ -67,6 +67,9 @@ pub enum FrameViolation {
 struct FrameCheck {
     max_startup: usize,
     max_message: usize,
+    /// Until authentication succeeds, typed messages are held to the startup limit too: a
+    /// client that has not signed in cannot make the server buffer a large message.
+    authenticated: bool,
     typed: bool,
     header: [u8; 5],
     header_len: usize,
@@ -78,6 +81,7 @@ impl FrameCheck {
         Self {
             max_startup,
             max_message,
+            authenticated: false,
             typed: false,
             header: [0; 5],
             header_len: 0,
@@ -105,6 +109,13 @@ impl FrameCheck {
         Ok(())
     }
 
+    fn limit(&self) -> usize {
+        match self.authenticated {
+            true => self.max_message,
+            false => self.max_startup,
+        }
+    }
+
     fn start_body(&mut self, header_len: usize) -> Result<(), FrameViolation> {
         let field: [u8; 4] = self.header[header_len - 4..header_len]
             .try_into()
@@ -113,8 +124,8 @@ impl FrameCheck {
         if len < 4 {
             return Err(FrameViolation::InvalidLength);
         }
-        if self.typed && len > self.max_message {
-            return Err(FrameViolation::MessageTooLarge(self.max_message));
+        if self.typed && len > self.limit() {
+            return Err(FrameViolation::MessageTooLarge(self.limit()));
         }
         if !self.typed && len > self.max_startup {
             return Err(FrameViolation::StartupTooLarge(self.max_startup));
@@ -147,6 +158,11 @@ impl CheckedTransport {
 
     pub fn violation(&self) -> Option<FrameViolation> {
         self.violation
+    }
+
+    /// Lifts the pre-authentication size limit.
+    pub fn authenticated(&mut self) {
+        self.frames.authenticated = true;
     }
 }
 
@@ -220,17 +236,25 @@ mod tests {
 
     #[test]
     fn oversized_and_invalid_lengths_are_refused() {
+        let too_large = FrameViolation::MessageTooLarge;
         let mut c = FrameCheck::new(100, 1000);
         assert_eq!(
             c.check(&[0, 0, 1, 0]),
             Err(FrameViolation::StartupTooLarge(100))
         );
+        // Before authentication the startup limit holds for every message.
         let mut c = FrameCheck::new(100, 1000);
         c.check(&[0, 0, 0, 4]).unwrap();
-        assert_eq!(
-            c.check(&[b'Q', 0, 0, 4, 0]),
-            Err(FrameViolation::MessageTooLarge(1000))
-        );
+        assert_eq!(c.check(&[b'p', 0, 0, 0, 200]), Err(too_large(100)));
+        // After it, the message limit.
+        let mut c = FrameCheck::new(100, 1000);
+        c.check(&[0, 0, 0, 4]).unwrap();
+        c.authenticated = true;
+        c.check(&[b'Q', 0, 0, 0, 200]).unwrap();
+        let mut c = FrameCheck::new(100, 1000);
+        c.check(&[0, 0, 0, 4]).unwrap();
+        c.authenticated = true;
+        assert_eq!(c.check(&[b'Q', 0, 0, 4, 0]), Err(too_large(1000)));
         let mut c = FrameCheck::new(100, 1000);
         assert_eq!(c.check(&[0, 0, 0, 2]), Err(FrameViolation::InvalidLength));
     }

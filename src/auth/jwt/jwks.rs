@@ -151,25 +151,32 @@ async fn fetch(source: &Source) -> Result<KeySet, String> {
         Source::File(path) => tokio::fs::read(path)
             .await
             .map_err(|e| format!("cannot read JWKS file {}: {e}", path.display()))?,
-        Source::Url(url, client) => {
-            let response = client
-                .get(url)
-                .send()
-                .await
-                .and_then(reqwest::Response::error_for_status)
-                .map_err(|e| format!("cannot fetch JWKS from {url}: {e}"))?;
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| format!("cannot fetch JWKS from {url}: {e}"))?;
-            body.to_vec()
-        }
+        Source::Url(url, client) => fetch_url(url, client).await?,
     };
     if bytes.len() > MAX_JWKS_BYTES {
         return Err("JWKS document is larger than 1 MiB".into());
     }
     let set: JwkSet = serde_json::from_slice(&bytes).map_err(|e| format!("invalid JWKS: {e}"))?;
     Ok(key_set(&set.keys))
+}
+
+/// The document at `url`, read no further than [`MAX_JWKS_BYTES`].
+async fn fetch_url(url: &str, client: &reqwest::Client) -> Result<Vec<u8>, String> {
+    let failed = |e: reqwest::Error| format!("cannot fetch JWKS from {url}: {e}");
+    let mut response = client
+        .get(url)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(failed)?;
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(failed)? {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_JWKS_BYTES {
+            return Err("JWKS document is larger than 1 MiB".into());
+        }
+    }
+    Ok(body)
 }
 
 fn key_set(jwks: &[Jwk]) -> KeySet {
