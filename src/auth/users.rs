@@ -50,7 +50,7 @@ impl UsersFile {
     }
 
     pub fn to_toml(&self) -> String {
-        let body = toml::to_string_pretty(self).expect("users serialize");
+        let body = toml::to_string(self).expect("users serialize");
         format!(
             "# lakegate users: SCRAM-SHA-256 verifiers, never passwords. Edit with `lakegate user add`.\n\n{body}"
         )

@@ -207,16 +207,20 @@ pub async fn run(config: Config) -> Result<(), String> {
     let listener = TcpListener::bind(listen).await.map_err(|e| {
         format!("cannot listen on {listen}: {e} (is another server using the port? try --listen)")
     })?;
-    let tls = if gateway.tls.is_some() {
-        "TLS available"
-    } else {
-        "no TLS configured"
+    let tls = match gateway.tls.is_some() {
+        true => "TLS available",
+        false => "no TLS configured",
     };
-    tracing::info!(
-        "lakegate listening on {listen} ({tls}); connect with: psql \"host={} port={} dbname=lake user=analyst\" (password: analyst)",
-        listen.ip(),
-        listen.port()
-    );
+    // The demo hint only where it holds: demo users under the default access rules.
+    if config.auth.users_file.is_none() && config.auth.rules.is_empty() {
+        tracing::info!(
+            "lakegate listening on {listen} ({tls}); connect with: psql \"host={} port={} dbname=lake user=analyst\" (password: analyst)",
+            listen.ip(),
+            listen.port()
+        );
+    } else {
+        tracing::info!("lakegate listening on {listen} ({tls})");
+    }
     serve(listener, gateway)
         .await
         .map_err(|e| format!("listener failed: {e}"))
