@@ -24,6 +24,7 @@ struct Fixture {
 const MAX_CONNECTIONS: usize = 3;
 const MAX_FAILURES: u32 = 3;
 const IDLE_MS: u64 = 1500;
+const MAX_PENDING: usize = 2;
 
 fn users_text(extra: &str) -> String {
     let mut text = String::new();
@@ -80,6 +81,7 @@ fn limited() -> &'static Fixture {
             config.auth.throttle.max_failures_per_user = MAX_FAILURES;
             config.limits.max_connections = MAX_CONNECTIONS;
             config.limits.idle_session_timeout_ms = IDLE_MS;
+            config.limits.max_pending_logins_per_address = MAX_PENDING;
         })
     })
 }
@@ -177,6 +179,33 @@ async fn connection_cap_and_login_throttling() {
     past_max_connections_clients_get_53300().await;
     repeated_failures_throttle_the_user_with_the_same_error().await;
     idle_sessions_end_with_57p05().await;
+    unauthenticated_connections_per_address_are_capped().await;
+}
+
+async fn unauthenticated_connections_per_address_are_capped() {
+    let mut silent = Vec::new();
+    for _ in 0..MAX_PENDING {
+        silent.push(TcpStream::connect(limited().addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let mut third = TcpStream::connect(limited().addr).await.unwrap();
+    let mut buf = [0u8; 8];
+    let read = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "closed: {read:?}");
+    // At once, not at the startup timeout.
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(silent);
+    // The server sees those sockets close at once; then their slots are free again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    common::wait_until(Duration::from_secs(10), || async {
+        scram_login_at(limited(), "alice", "alice-pw").await.is_ok()
+    })
+    .await;
 }
 
 async fn idle_sessions_end_with_57p05() {

@@ -28,6 +28,8 @@ pub struct Config {
 pub struct LimitsConfig {
     /// Connections served at once; more are refused with 53300.
     pub max_connections: usize,
+    /// Connections from one address that may be authenticating at once; more are closed.
+    pub max_pending_logins_per_address: usize,
     /// Milliseconds a client has from connecting to finishing authentication (TLS included).
     pub startup_timeout_ms: u64,
     /// Largest startup packet accepted, in bytes (PostgreSQL: 10000, the most pgwire decodes).
@@ -42,6 +44,7 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             max_connections: 100,
+            max_pending_logins_per_address: 32,
             startup_timeout_ms: 10_000,
             max_startup_packet_bytes: 10_000,
             max_message_bytes: 64 * 1024 * 1024,

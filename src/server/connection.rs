@@ -25,6 +25,7 @@ use tokio::net::TcpStream;
 use tokio::time::{timeout, timeout_at, Instant};
 use tokio_util::codec::Framed;
 
+use super::admission::PendingLogin;
 use super::handlers::{ConnectionFacts, ConnectionHandlers, TlsFacts};
 use super::tls::TlsServing;
 use super::transport::{CheckedTransport, FrameViolation, Transport};
@@ -44,7 +45,13 @@ struct Negotiated {
 }
 
 /// Serves one connection until it ends. `over_limit` connections are told 53300 at startup.
-pub async fn serve(tcp: TcpStream, peer: SocketAddr, gateway: Arc<Gateway>, over_limit: bool) {
+pub async fn serve(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    gateway: Arc<Gateway>,
+    over_limit: bool,
+    pending: PendingLogin,
+) {
     let limits = &gateway.limits;
     let deadline = Instant::now() + limits.startup_timeout;
     let tls = gateway.tls.as_ref().map(|t| t.current());
@@ -77,6 +84,7 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, gateway: Arc<Gateway>, over
         &handlers,
         deadline,
         limits.idle_session_timeout,
+        pending,
     )
     .await
     {
@@ -167,7 +175,9 @@ async fn run(
     handlers: &ConnectionHandlers,
     deadline: Instant,
     idle_session_timeout: Option<Duration>,
+    pending: PendingLogin,
 ) -> io::Result<()> {
+    let mut pending = Some(pending);
     // The concrete handlers: pgwire's trait methods return opaque types that hide the
     // statement type `process_message` needs to see.
     let startup = Arc::clone(&handlers.startup);
@@ -248,6 +258,8 @@ async fn run(
                 | PgWireConnectionState::AuthenticationInProgress
         ) {
             socket.get_mut().authenticated();
+            // Signed in: no longer counts against its address's pending logins.
+            drop(pending.take());
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The gateway process: shared state ([`Gateway`]), the TCP listener, and one set of pgwire
 //! handlers per connection.
 
+mod admission;
 mod cancel;
 mod connection;
 mod handlers;
@@ -181,6 +182,7 @@ async fn ensure_demo_lake(root: &std::path::Path) -> Result<(), String> {
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_connections: usize,
+    pub max_pending_logins_per_address: usize,
     pub startup_timeout: Duration,
     pub max_startup_packet_bytes: usize,
     pub max_message_bytes: usize,
@@ -191,6 +193,7 @@ impl From<&crate::config::LimitsConfig> for Limits {
     fn from(config: &crate::config::LimitsConfig) -> Self {
         Self {
             max_connections: config.max_connections.max(1),
+            max_pending_logins_per_address: config.max_pending_logins_per_address.max(1),
             startup_timeout: Duration::from_millis(config.startup_timeout_ms.max(100)),
             max_startup_packet_bytes: config.max_startup_packet_bytes.clamp(8, 10_000),
             max_message_bytes: config.max_message_bytes.max(1024),
@@ -233,6 +236,7 @@ const REFUSAL_HEADROOM: usize = 64;
 /// Accepts connections forever; each gets its own handlers and task.
 pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> std::io::Result<()> {
     let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let pending = Arc::new(admission::PendingLogins::default());
     loop {
         let (socket, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -243,7 +247,12 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> std::io::Res
                 continue;
             }
         };
-        let slot = ConnectionSlot::take(&open);
+        let limits = &gateway.limits;
+        let Some(pending) = pending.admit(peer.ip(), limits.max_pending_logins_per_address) else {
+            tracing::warn!(%peer, "connection closed at once: too many unauthenticated connections from this address");
+            continue;
+        };
+        let slot = admission::ConnectionSlot::take(&open);
         let max = gateway.limits.max_connections;
         if slot.count > max + REFUSAL_HEADROOM {
             tracing::warn!(%peer, "connection closed at once: too many connections");
@@ -251,31 +260,8 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> std::io::Res
         }
         let gateway = Arc::clone(&gateway);
         tokio::spawn(async move {
-            connection::serve(socket, peer, gateway, slot.count > max).await;
+            connection::serve(socket, peer, gateway, slot.count > max, pending).await;
             drop(slot);
         });
-    }
-}
-
-/// Counts a connection for as long as it lives.
-struct ConnectionSlot {
-    open: Arc<std::sync::atomic::AtomicUsize>,
-    /// Connections open including this one.
-    count: usize,
-}
-
-impl ConnectionSlot {
-    fn take(open: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
-        let count = open.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-        Self {
-            open: Arc::clone(open),
-            count,
-        }
-    }
-}
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        self.open.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
