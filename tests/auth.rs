@@ -86,21 +86,20 @@ fn limited() -> &'static Fixture {
     })
 }
 
+/// One field of an ErrorResponse ('' when absent).
+fn field(message: &raw::Message, code: u8) -> String {
+    let fields = message.fields();
+    let value = fields.into_iter().find(|(f, _)| *f == code);
+    value.map(|(_, v)| v).unwrap_or_default()
+}
+
 /// The SQLSTATE and message of the FATAL that ends a login attempt.
 async fn login_error(client: &mut RawClient) -> (String, String) {
     loop {
         let message = client.recv().await;
         if message.tag == b'E' {
-            let fields = message.fields();
-            let get = |k: u8| {
-                fields
-                    .iter()
-                    .find(|(f, _)| *f == k)
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_default()
-            };
-            assert_eq!(get(b'S'), "FATAL");
-            return (get(b'C'), get(b'M'));
+            assert_eq!(field(&message, b'S'), "FATAL");
+            return (field(&message, b'C'), field(&message, b'M'));
         }
     }
 }
@@ -120,15 +119,7 @@ async fn scram_login_at(
         Err(refusal) => refusal,
     };
     if reply.tag == b'E' {
-        let fields = reply.fields();
-        let get = |k: u8| {
-            fields
-                .iter()
-                .find(|(f, _)| *f == k)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
-        return Err((get(b'C'), get(b'M')));
+        return Err((field(&reply, b'C'), field(&reply, b'M')));
     }
     client.until_ready().await;
     Ok(())

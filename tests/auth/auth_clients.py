@@ -252,6 +252,15 @@ def tls_socket(port, alpn=None, direct=False, version=None):
     return context.wrap_socket(sock, server_hostname="localhost")
 
 
+def login_outcome(sock):
+    """('ok',) for AuthenticationOk, else ('error', SQLSTATE, message)."""
+    tag, body = read_message(sock)
+    if tag == b"R" and struct.unpack("!i", body[:4])[0] == 0:
+        return ("ok",)
+    f = error_fields(body)
+    return ("error", f.get(b"C"), f.get(b"M"))
+
+
 def token_login(port, user, token, tls=True):
     """('ok',) or ('error', SQLSTATE, message), from the gateway's own answer."""
     sock = tls_socket(port) if tls else socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -264,11 +273,7 @@ def token_login(port, user, token, tls=True):
         assert tag == b"R" and struct.unpack("!i", body[:4])[0] == 3, (tag, body)
         payload = token.encode() + b"\0"
         sock.sendall(b"p" + struct.pack("!i", len(payload) + 4) + payload)
-        tag, body = read_message(sock)
-        if tag == b"R" and struct.unpack("!i", body[:4])[0] == 0:
-            return ("ok",)
-        f = error_fields(body)
-        return ("error", f.get(b"C"), f.get(b"M"))
+        return login_outcome(sock)
 
 
 # --- the scenarios -----------------------------------------------------------------------------
@@ -381,11 +386,7 @@ def oauth_login(port, user, token):
         data = f"n,,\x01auth=Bearer {token}\x01\x01".encode()
         payload = b"OAUTHBEARER\0" + struct.pack("!i", len(data)) + data
         sock.sendall(b"p" + struct.pack("!i", len(payload) + 4) + payload)
-        tag, body = read_message(sock)
-        if tag == b"R" and struct.unpack("!i", body[:4])[0] == 0:
-            return ("ok",)
-        f = error_fields(body)
-        return ("error", f.get(b"C"), f.get(b"M"))
+        return login_outcome(sock)
 
 
 def test_oauthbearer(gw, keys):
