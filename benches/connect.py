@@ -113,7 +113,8 @@ max_connections = 1000
     port = free_port()
     log_path = WORK / "gateway.log"
     proc = subprocess.Popen([str(binary), "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}",
-                             "--lake-root", str(lake)], stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
+                             "--lake-root", str(lake)], stdout=open(log_path, "w"), stderr=subprocess.STDOUT,
+                            env=dict(os.environ, LAKEGATE_AUDIT_DIR=str(WORK / "audit")))
     deadline = time.time() + 600
     while "listening on" not in log_path.read_text():
         if proc.poll() is not None or time.time() > deadline:

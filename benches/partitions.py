@@ -152,7 +152,8 @@ def start_gateway(binary, name, args, env, cache_seconds=0):
     log_file = open(WORK / f"{name}.log", "w")
     proc = subprocess.Popen([binary, "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}",
                              "--lake-root", str(WORK / "data"), *args],
-                            env=env, stdout=log_file, stderr=subprocess.STDOUT)
+                            env=dict(env, LAKEGATE_AUDIT_DIR=str(WORK / f"audit-{name}")),
+                            stdout=log_file, stderr=subprocess.STDOUT)
     wait_port(port, proc, f"lakegate ({name})")
     # admin: this suite measures the catalog, not policies (benches/policies.py does).
     conn = psycopg.connect(host="127.0.0.1", port=port, dbname="lake", user="admin",

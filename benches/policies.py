@@ -100,9 +100,16 @@ def free_port():
 
 
 def start(binary, lake, users, policies, name, work):
-    port = free_port()
     config = work / f"{name}.toml"
-    config.write_text(f'[auth]\nusers_file = "{users}"\n[policy]\ndir = "{policies}"\n')
+    audit = work / f"audit-{name}"
+    config.write_text(f'[auth]\nusers_file = "{users}"\n[policy]\ndir = "{policies}"\n'
+                      f'[audit]\ndir = "{audit}"\nlake = false\n')
+    return start_gateway_process(binary, lake, config, name, work)
+
+
+def start_gateway_process(binary, lake, config, name, work):
+    """Starts `lakegate serve --config CONFIG` on a free port; returns (process, port)."""
+    port = free_port()
     log_file = open(work / f"{name}.log", "w")
     proc = subprocess.Popen([binary, "serve", "--config", str(config), "--listen",
                              f"127.0.0.1:{port}", "--lake-root", str(lake)],

@@ -6,21 +6,22 @@
 #   policies    planning with 1 and 5,000 policy rules, and an aggregate with a row filter and
 #               two masks, vs the same statements as a superuser (no policy)
 #   connect     connection setup over TLS (SCRAM, JWT) vs PostgreSQL's SCRAM over TLS
+#   audit       small-statement throughput (pgbench) with the audit log on (synced) vs off
 # Results are printed and written to benches/results/.
 #
-# Usage: benches/run.sh [--quick] [--suite streaming|partitions|policies|connect] [--runs N]
+# Usage: benches/run.sh [--quick] [--suite streaming|partitions|policies|connect|audit] [--runs N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/lakegate-target}"
 
-SUITES="streaming partitions policies connect"
+SUITES="streaming partitions policies connect audit"
 PASS=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --suite) SUITES="$2"; shift ;;
         --quick) PASS+=(--quick) ;;
         --runs) PASS+=(--runs "$2"); shift ;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see benches/run.sh --help)"; exit 2 ;;
     esac
     shift
@@ -41,6 +42,7 @@ for suite in $SUITES; do
             "$(bench_bin partitions)" "${PASS[@]}" ;;
         policies) python3 benches/policies.py "$CARGO_TARGET_DIR/release/lakegate" "${PASS[@]}" ;;
         connect) python3 benches/connect.py "$CARGO_TARGET_DIR/release/lakegate" "${PASS[@]}" ;;
+        audit) python3 benches/audit.py "$CARGO_TARGET_DIR/release/lakegate" "${PASS[@]}" ;;
         *) echo "unknown suite $suite"; exit 2 ;;
     esac
 done

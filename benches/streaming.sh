@@ -43,7 +43,8 @@ else
     "$BIN" demo generate --scale "$SCALE" --lake-root "$DATA"
 fi
 
-"$BIN" serve --listen "127.0.0.1:$PORT" --lake-root "$DATA" >"$DATA.server.log" 2>&1 &
+LAKEGATE_AUDIT_DIR="$DATA.audit" "$BIN" serve --listen "127.0.0.1:$PORT" --lake-root "$DATA" \
+    >"$DATA.server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 1 300); do grep -q "listening on" "$DATA.server.log" && break; sleep 0.1; done

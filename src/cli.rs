@@ -36,6 +36,31 @@ pub enum Command {
     /// Demo bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Work with the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain of audit segments; reports the first broken, missing or reordered
+    /// record (exit status 1) and statements that never ended.
+    Verify(AuditVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    /// Segment files, in chain order. Default: every segment of the audit directory.
+    pub files: Vec<PathBuf>,
+    /// The audit directory. Default: audit.dir of --config, else the per-user default.
+    #[arg(long, env = "LAKEGATE_AUDIT_DIR")]
+    pub dir: Option<PathBuf>,
+    /// The chain key (audit.chain_key_file), when the log is chained with one.
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
+    /// Configuration file (TOML) whose [audit] settings to use.
+    #[arg(long, env = "LAKEGATE_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,6 +237,7 @@ pub fn main() -> ExitCode {
         Command::Token(TokenCommand::Issue(args)) => {
             crate::auth::cli::issue_token(&args.user, &args.groups, args.ttl_seconds)
         }
+        Command::Audit(AuditCommand::Verify(args)) => return audit_verify(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -220,6 +246,22 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn audit_verify(args: AuditVerifyArgs) -> ExitCode {
+    let settings = match &args.config {
+        Some(path) => Config::from_file(path).map(|c| c.audit),
+        None => Ok(Default::default()),
+    };
+    let result = settings.and_then(|settings: crate::audit::AuditSettings| {
+        let dir = args.dir.or(settings.dir);
+        let key = args.key_file.or(settings.chain_key_file);
+        crate::audit::cli::verify_command(&args.files, dir, key)
+    });
+    result.unwrap_or_else(|message| {
+        eprintln!("error: {message}");
+        ExitCode::FAILURE
+    })
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {

@@ -96,7 +96,7 @@ impl ClientError {
 
     /// An error whose detail must stay in the log: the client gets a summary and the query id.
     fn hidden(state: SqlState, summary: &str, detail: &dyn std::fmt::Display) -> Self {
-        let query_id = crate::session::query_id::new_id();
+        let query_id = crate::session::query_id::current_or_new();
         tracing::error!(%query_id, sqlstate = state.code(), %detail, "{summary}");
         Self::new(state, format!("{summary} (query id {query_id})"))
     }
@@ -151,6 +151,12 @@ pub enum LakegateError {
     /// A policy element cannot be enforced (D6); the details are in the log.
     #[error("permission denied for table {table}: its access policy cannot be applied")]
     PolicyNotEnforceable { table: String },
+    /// The statement's audit record could not be made durable (D9): it does not run.
+    #[error("the audit log cannot be written, so the statement was not run (query id {query_id}); try again once an operator has fixed the audit log")]
+    AuditUnavailable { query_id: String },
+    /// An error already classified for the client (its message may carry the query id).
+    #[error("{}", .0.message)]
+    Reported(ClientError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -176,13 +182,15 @@ impl LakegateError {
             LakegateError::Catalog(e) => classify_catalog_error(e),
             LakegateError::CredentialExpired => shown(SqlState::InvalidAuthorizationSpecification),
             LakegateError::PolicyNotEnforceable { .. } => {
-                let query_id = crate::session::query_id::new_id();
+                let query_id = crate::session::query_id::current_or_new();
                 tracing::error!(%query_id, "{self}: see the preceding log lines for the cause");
                 ClientError::new(
                     SqlState::InsufficientPrivilege,
                     format!("{self} (query id {query_id})"),
                 )
             }
+            LakegateError::AuditUnavailable { .. } => shown(SqlState::IoError),
+            LakegateError::Reported(error) => error.clone(),
             LakegateError::Internal(_) => {
                 ClientError::hidden(SqlState::InternalError, "internal error", self)
             }
@@ -274,7 +282,7 @@ fn classify_catalog_error(e: &crate::catalog::backend::CatalogError) -> ClientEr
         C::Unreadable { .. } => SqlState::IoError,
         C::Missing { .. } => SqlState::UndefinedFile,
     };
-    let query_id = crate::session::query_id::new_id();
+    let query_id = crate::session::query_id::current_or_new();
     tracing::error!(%query_id, sqlstate = state.code(), detail = e.log_detail(), "{e}");
     ClientError::new(state, format!("{e} (query id {query_id})"))
 }

@@ -8,6 +8,7 @@
 //! Every error reaching a client goes through [`error`].
 #![deny(clippy::all)]
 
+pub mod audit;
 pub mod auth;
 pub mod catalog;
 pub mod cli;

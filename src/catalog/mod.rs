@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod fixtures;
+pub mod fresh;
 pub mod glue_expression;
 pub mod glue_model;
 pub mod glue_types;
@@ -120,6 +121,8 @@ pub struct LakeCatalog {
     /// Bumped whenever anything in the catalog changes (a table's definition, a database's
     /// parameters, where tags live), so access decisions and prepared plans are made again.
     version: AtomicU64,
+    /// Brings tables marked as fresh-read (the audit tables) up to date before they are read.
+    before_read: std::sync::OnceLock<Arc<dyn fresh::BeforeRead>>,
 }
 
 impl LakeCatalog {
@@ -150,7 +153,13 @@ impl LakeCatalog {
             refresh: Mutex::new(None),
             generation: AtomicU64::new(0),
             version: AtomicU64::new(0),
+            before_read: std::sync::OnceLock::new(),
         })
+    }
+
+    /// What brings the audit tables up to date before they are read.
+    pub fn set_before_read(&self, refresh: Arc<dyn fresh::BeforeRead>) {
+        let _ = self.before_read.set(refresh);
     }
 
     /// Changes whenever a table appears or disappears.
@@ -296,10 +305,18 @@ impl LakeCatalog {
                 .await
                 .map_err(|e| (*e).clone());
         }
-        entry
+        let provider = entry
             .provider
             .get_or_try_init(|| async { tables::open_files(entry, &self.open) })
             .await
-            .cloned()
+            .cloned()?;
+        match (tables::is_fresh_read(entry), self.before_read.get()) {
+            (true, Some(refresh)) => Ok(Arc::new(fresh::FreshTable {
+                inner: provider,
+                refresh: Arc::clone(refresh),
+                name: entry.qualified_name(),
+            })),
+            _ => Ok(provider),
+        }
     }
 }

@@ -57,14 +57,27 @@ pub(super) fn open_files(
     let file_schema = Arc::new(Schema::new(entry.schema.fields()[..data_count].to_vec()));
     let key_fields: Vec<FieldRef> = entry.schema.fields()[data_count..].to_vec();
     let source = partition_source(entry, context, key_fields.clone())?;
+    // Fresh-read tables gain files at any moment: their listings are never reused.
+    let listings = match is_fresh_read(entry) {
+        true => Arc::new(ListingCache::new(std::time::Duration::ZERO)),
+        false => Arc::clone(&context.listings),
+    };
     Ok(Arc::new(PartitionedTable::new(
         entry.qualified_name(),
         file_schema,
         key_fields,
         kind,
         source,
-        Arc::clone(&context.listings),
+        listings,
     )))
+}
+
+/// Tables lakegate writes itself while serving (the audit tables).
+pub(super) fn is_fresh_read(entry: &TableEntry) -> bool {
+    entry
+        .glue
+        .parameters
+        .contains_key(crate::audit::lake::AUDIT_TABLE_PARAMETER)
 }
 
 fn partition_source(

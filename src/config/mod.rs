@@ -20,6 +20,7 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub tls: crate::server::tls::TlsSettings,
     pub limits: LimitsConfig,
+    pub audit: crate::audit::AuditSettings,
 }
 
 /// Connection limits and timeouts.
@@ -280,6 +281,12 @@ impl Config {
         }
         if let Some(v) = var("LAKEGATE_MAX_CONNECTIONS") {
             self.limits.max_connections = parse_env("LAKEGATE_MAX_CONNECTIONS", &v)?;
+        }
+        if let Some(v) = var("LAKEGATE_AUDIT_DIR") {
+            self.audit.dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("LAKEGATE_AUDIT_SINK") {
+            self.audit.sink = parse_env("LAKEGATE_AUDIT_SINK", &v)?;
         }
         if let Some(v) = var("LAKEGATE_MEMORY_LIMIT_MB") {
             self.engine.memory_limit_mb = parse_env("LAKEGATE_MEMORY_LIMIT_MB", &v)?;

@@ -57,6 +57,35 @@ impl SecureTable {
             .is_none_or(|c| c.mask.is_some() || c.condition.is_some() || !c.readable)
     }
 
+    /// What the audit record says about this read.
+    fn policy_read(&self, outputs: &[&PolicyColumn]) -> crate::scan::report::PolicyRead {
+        let names = |keep: fn(&PolicyColumn) -> bool| {
+            self.policy
+                .columns
+                .iter()
+                .filter(|c| keep(c))
+                .map(|c| c.name.clone())
+                .collect()
+        };
+        let hidden = self
+            .inner
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .filter(|name| self.column(name).is_none())
+            .collect();
+        crate::scan::report::PolicyRead {
+            table: self.policy.table.clone(),
+            columns: outputs.iter().map(|c| c.name.clone()).collect(),
+            row_filter: self.policy.row_filter.clone(),
+            masked: names(|c| c.mask.is_some()),
+            cell_filtered: names(|c| c.condition.is_some()),
+            hidden,
+            rules: self.policy.decided_by.clone(),
+        }
+    }
+
     fn column(&self, name: &str) -> Option<&PolicyColumn> {
         self.policy.columns.iter().find(|c| c.name == name)
     }
@@ -126,6 +155,7 @@ impl TableProvider for SecureTable {
             None => self.policy.columns.iter().collect(),
         };
         self.check_readable(&outputs)?;
+        crate::scan::report::record_policy_read(state, self.policy_read(&outputs));
         let state = state
             .as_any()
             .downcast_ref::<SessionState>()

@@ -88,7 +88,9 @@ impl TableProvider for DeltaSnapshotTable {
         report::record(
             state,
             TableScan {
-                table: format!("{} (Delta version {})", self.name, self.version),
+                table: self.name.clone(),
+                delta_version: i64::try_from(self.version).ok(),
+                columns: report::projected_names(&self.schema(), projection),
                 partitions: None,
                 files,
                 files_total: Some(self.files_total),

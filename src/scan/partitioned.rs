@@ -239,6 +239,8 @@ impl TableProvider for PartitionedTable {
             state,
             TableScan {
                 table: self.name.clone(),
+                delta_version: None,
+                columns: report::projected_names(&self.table_schema, projection),
                 partitions: (!self.partition_fields.is_empty()).then_some(PartitionCounts {
                     matched,
                     fetched: candidates.partitions.len(),

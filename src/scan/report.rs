@@ -22,10 +22,14 @@ pub struct PartitionCounts {
 }
 
 /// One table scan.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TableScan {
     /// `database.table`.
     pub table: String,
+    /// The Delta snapshot read.
+    pub delta_version: Option<i64>,
+    /// Columns read from the files (for a policy, also those its filter and masks need).
+    pub columns: Vec<String>,
     pub partitions: Option<PartitionCounts>,
     pub files: usize,
     /// All data files of the table, when the scan knows them (a Delta snapshot does).
@@ -35,7 +39,11 @@ pub struct TableScan {
 
 impl std::fmt::Display for TableScan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:", self.table)?;
+        write!(f, "{}", self.table)?;
+        if let Some(version) = self.delta_version {
+            write!(f, " (Delta version {version})")?;
+        }
+        write!(f, ":")?;
         if let Some(p) = &self.partitions {
             match p.total {
                 Some(total) => write!(f, " partitions={}/{total}", p.matched)?,
@@ -53,10 +61,24 @@ impl std::fmt::Display for TableScan {
     }
 }
 
+/// A table read through a principal's policy: what the audit record says about it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyRead {
+    pub table: String,
+    /// The principal's columns the statement asked for.
+    pub columns: Vec<String>,
+    pub row_filter: Option<String>,
+    pub masked: Vec<String>,
+    pub cell_filtered: Vec<String>,
+    pub hidden: Vec<String>,
+    pub rules: Vec<String>,
+}
+
 /// The scans of the statement that is running.
 #[derive(Debug, Default)]
 pub struct ScanReport {
     scans: Mutex<Vec<TableScan>>,
+    reads: Mutex<Vec<PolicyRead>>,
 }
 
 impl ScanReport {
@@ -67,12 +89,37 @@ impl ScanReport {
     pub fn scans(&self) -> Vec<TableScan> {
         self.scans.lock().expect("scan report").clone()
     }
+
+    pub fn policy_reads(&self) -> Vec<PolicyRead> {
+        self.reads.lock().expect("scan report").clone()
+    }
 }
 
 /// Records a scan in the statement's report, if the session keeps one.
 pub fn record(state: &dyn Session, scan: TableScan) {
     if let Some(report) = state.config().get_extension::<ScanReport>() {
         report.record(scan);
+    }
+}
+
+/// Records a read through a policy in the statement's report, if the session keeps one.
+pub fn record_policy_read(state: &dyn Session, read: PolicyRead) {
+    if let Some(report) = state.config().get_extension::<ScanReport>() {
+        report.reads.lock().expect("scan report").push(read);
+    }
+}
+
+/// The names of the projected columns of a schema.
+pub fn projected_names(
+    schema: &datafusion::arrow::datatypes::Schema,
+    projection: Option<&Vec<usize>>,
+) -> Vec<String> {
+    match projection {
+        Some(indices) => indices
+            .iter()
+            .map(|i| schema.field(*i).name().clone())
+            .collect(),
+        None => schema.fields().iter().map(|f| f.name().clone()).collect(),
     }
 }
 

@@ -18,9 +18,13 @@ use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use tokio::net::TcpListener;
 
+use crate::audit::lake::ShipTarget;
+use crate::audit::{AuditLog, AuditSink};
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::{Authentication, UserStore};
-use crate::catalog::backend::{CatalogBackend, FixtureBackend, GlueBackend, GlueSettings};
+use crate::catalog::backend::{
+    CatalogBackend, FixtureBackend, GlueBackend, GlueSettings, WithExtraTables,
+};
 use crate::catalog::fixtures::FixtureFiles;
 use crate::catalog::{CacheSettings, LakeCatalog};
 use crate::config::{CatalogKind, Config};
@@ -48,6 +52,7 @@ pub struct Gateway {
     pub runtime: Arc<RuntimeEnv>,
     pub cancels: Arc<CancelRegistry>,
     pub target_partitions: usize,
+    pub audit: Arc<AuditLog>,
 }
 
 impl Gateway {
@@ -71,8 +76,14 @@ impl Gateway {
             &root,
             s3_settings(config),
         )?);
-        let backend = catalog_backend(config, &root).await?;
+        let mut backend = catalog_backend(config, &root).await?;
+        let (audit, audit_zone) = start_audit(config, &root, &stores).await?;
+        if let Some(zone) = audit_zone {
+            let (database, tables) = crate::audit::lake::catalog_entries(&zone);
+            backend = Arc::new(WithExtraTables::new(backend, database, tables));
+        }
         let lake = Arc::new(LakeCatalog::load(backend, stores, cache_settings(config)).await?);
+        lake.set_before_read(Arc::clone(&audit) as _);
         tracing::info!(catalog = lake.backend_kind(), "catalog loaded");
         let files = match &config.policy.dir {
             Some(dir) => PolicyFiles::Dir(dir.clone()),
@@ -95,6 +106,7 @@ impl Gateway {
             runtime,
             cancels: Arc::default(),
             target_partitions: config.engine.target_partitions.unwrap_or_else(num_cpus),
+            audit,
         });
         Ok(gateway)
     }
@@ -125,6 +137,27 @@ async fn catalog_backend(
             Arc::new(FixtureBackend::new(FixtureFiles::Embedded))
         }
     })
+}
+
+/// The audit log, and the audit zone its segments are shipped to (when they are).
+async fn start_audit(
+    config: &Config,
+    root: &std::path::Path,
+    stores: &Arc<ObjectStores>,
+) -> Result<(Arc<AuditLog>, Option<String>), String> {
+    let settings = &config.audit;
+    let zone = (settings.lake && settings.sink == AuditSink::File).then(|| {
+        settings
+            .lake_location
+            .clone()
+            .unwrap_or_else(|| root.join("audit").display().to_string())
+    });
+    let target = zone.clone().map(|location| ShipTarget {
+        stores: Arc::clone(stores),
+        location,
+    });
+    let audit = AuditLog::start(settings, target).await?;
+    Ok((audit, zone))
 }
 
 fn cache_settings(config: &Config) -> CacheSettings {

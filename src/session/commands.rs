@@ -15,6 +15,7 @@ use pgwire::messages::startup::ParameterStatus;
 use pgwire::messages::PgWireBackendMessage;
 
 use super::Session;
+use crate::audit::StatementAudit;
 use crate::error::LakegateError;
 use crate::statement::Command;
 
@@ -26,6 +27,7 @@ impl Session {
         command: Command,
         status: TransactionStatus,
         format: &Format,
+        audit: &mut StatementAudit,
     ) -> Result<Response, LakegateError>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -37,19 +39,26 @@ impl Session {
             command,
             Command::Commit | Command::Rollback | Command::RollbackToSavepoint
         );
+        let (class, tag) = command.audit_class();
+        audit.classify(class, &tag);
         if status == TransactionStatus::Error && !ends_transaction {
             return Err(LakegateError::InFailedTransaction);
         }
+        // Queries decide once their scans are planned; other commands before they run.
+        if !matches!(command, Command::Query(_) | Command::CopyOut { .. }) {
+            audit.decide().await?;
+        }
         Ok(match command.clone() {
             Command::Query(statement) => {
-                self.execute(self.plan(&statement).await?, format, None)
-                    .await?
+                let planned = self.plan(&statement).await?;
+                self.execute(planned, format, None, audit).await?
             }
             Command::CopyOut {
                 query,
                 format: copy,
             } => {
-                self.execute(self.plan(&query).await?, &Format::UnifiedText, Some(copy))
+                let planned = self.plan(&query).await?;
+                self.execute(planned, &Format::UnifiedText, Some(copy), audit)
                     .await?
             }
             Command::Set { name, value } => {

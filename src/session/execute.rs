@@ -13,10 +13,11 @@ use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
 
 use super::encode::{field_infos, format_options, wire_schema};
 use super::origin::{column_origins, ColumnOrigin};
-use super::stream::{data_rows, guarded_batches, StatementGuard};
+use super::stream::{audited, data_rows, guarded_batches, StatementGuard};
 use super::timestamps::TextTimestamps;
 use super::view::PrincipalView;
 use super::Session;
+use crate::audit::StatementAudit;
 use crate::catalog::backend::CatalogError;
 use crate::error::LakegateError;
 use crate::scan::report::TableScan;
@@ -126,12 +127,16 @@ impl Session {
         planned: PlannedQuery,
         format: &Format,
         copy: Option<CopyFormat>,
+        audit: &mut StatementAudit,
     ) -> Result<Response, LakegateError> {
         let tag = match &planned.plan {
             LogicalPlan::Statement(PlanStatement::Prepare(_)) => Some("PREPARE"),
             LogicalPlan::Statement(PlanStatement::Deallocate(_)) => Some("DEALLOCATE"),
             _ => None,
         };
+        if tag.is_some() {
+            audit.decide().await?;
+        }
         let guard = StatementGuard::new(self.start_statement(), self.statement_timeout_ms());
         let report = crate::scan::report::start(self.ctx.state_ref().write().config_mut());
         let frame = tokio::select! {
@@ -166,8 +171,12 @@ impl Session {
         };
         let text_timestamps = self.text_timestamps(&planned, format, copy);
         let scans = report.scans();
+        // D9: what the statement may read is on record before its first row.
+        audit.set_reads(&scans, &report.policy_reads());
+        audit.decide().await?;
         let batches = guarded_batches(stream, planned.wire_schema, guard, text_timestamps)
             .map_err(move |e| name_unreadable_table(e, &scans));
+        let batches = audited(batches, audit.handoff());
         if let Some(copy) = copy {
             return Ok(Response::CopyOut(super::copy::copy_response(
                 batches, fields, copy,

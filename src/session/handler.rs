@@ -21,13 +21,18 @@ use pgwire::messages::PgWireBackendMessage;
 
 use super::encode::field_infos;
 use super::execute::PlannedQuery;
+use super::query_id;
 use super::Session;
+use crate::audit::{StatementAudit, StatementSource};
 use crate::error::LakegateError;
 use crate::statement::{self, Command};
+use datafusion::sql::sqlparser::ast::Statement;
 
 /// A statement prepared with Parse: the command, and for queries their plan.
 #[derive(Debug)]
 pub struct PreparedCommand {
+    /// The statement's text, for the audit record of each execution.
+    sql: String,
     command: Command,
     planned: Option<PlannedQuery>,
     /// Types of `$1`, `$2`, …, as inferred from the plan (`None` where it cannot tell).
@@ -72,23 +77,39 @@ impl SimpleQueryHandler for QueryHandler {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let session = session_of(client)?;
-        let commands = statement::parse(query).map_err(LakegateError::into_pgwire)?;
+        let source = |text: String| StatementSource {
+            text,
+            protocol: "simple",
+            prepared: None,
+        };
+        let commands = match statement::parse(query) {
+            Ok(commands) => commands,
+            Err(e) => {
+                let error = session.audit_failure(source(query.to_owned()), e).await;
+                return Err(error.into_pgwire());
+            }
+        };
         if commands.is_empty() {
             return Ok(vec![Response::EmptyQuery]);
         }
+        let texts = crate::audit::statement_texts(query, commands.len());
         let mut status = client.transaction_status();
         let mut responses = Vec::with_capacity(commands.len());
-        for command in commands {
-            match session
-                .run(client, command, status, &Format::UnifiedText)
-                .await
-            {
+        for (command, text) in commands.into_iter().zip(texts) {
+            let mut audit = session.audit_statement(source(text));
+            let id = audit.query_id().to_owned();
+            let format = &Format::UnifiedText;
+            let run = session.run(client, command, status, format, &mut audit);
+            match query_id::scope(id.clone(), run).await {
                 Ok(response) => {
+                    audit.finish(Ok(())).await;
                     status = status_after(status, &response);
                     responses.push(response);
                 }
                 Err(e) => {
-                    responses.push(Response::Error(Box::new(e.to_client().into_error_info())));
+                    let error = query_id::sync_scope(id, || e.to_client());
+                    audit.finish(Err(&error)).await;
+                    responses.push(Response::Error(Box::new(error.into_error_info())));
                     break;
                 }
             }
@@ -145,35 +166,75 @@ impl ExtendedQueryHandler for QueryHandler {
     {
         let session = session_of(client)?;
         let prepared = Arc::clone(&portal.statement.statement);
+        let mut audit = session.audit_statement(StatementSource {
+            text: prepared.sql.clone(),
+            protocol: "extended",
+            prepared: Some(portal.statement.id.clone()),
+        });
+        let id = audit.query_id().to_owned();
         let status = client.transaction_status();
         let format = &portal.result_column_format;
-        let result = match (&prepared.command, &prepared.planned) {
-            (Command::Query(_) | Command::CopyOut { .. }, Some(planned)) => {
-                if status == TransactionStatus::Error {
-                    return Err(LakegateError::InFailedTransaction.into_pgwire());
-                }
-                let copy = match &prepared.command {
-                    Command::CopyOut { format, .. } => Some(*format),
-                    _ => None,
-                };
-                let statement = match &prepared.command {
-                    Command::Query(statement)
-                    | Command::CopyOut {
-                        query: statement, ..
-                    } => statement,
-                    _ => unreachable!("matched above"),
-                };
-                let planned = session
-                    .replan_if_policy_changed(statement, planned)
+        let run = async {
+            match (&prepared.command, &prepared.planned) {
+                (Command::Query(statement), Some(planned)) => {
+                    execute_prepared(
+                        &session, &prepared, statement, planned, portal, &mut audit, status,
+                    )
                     .await
-                    .map_err(LakegateError::into_pgwire)?;
-                let bound = bind(portal, &prepared.param_types, planned)?;
-                session.execute(bound, format, copy).await
+                }
+                (Command::CopyOut { query, .. }, Some(planned)) => {
+                    execute_prepared(
+                        &session, &prepared, query, planned, portal, &mut audit, status,
+                    )
+                    .await
+                }
+                (command, _) => {
+                    let command = command.clone();
+                    session
+                        .run(client, command, status, format, &mut audit)
+                        .await
+                }
             }
-            (command, _) => session.run(client, command.clone(), status, format).await,
         };
-        result.map_err(LakegateError::into_pgwire)
+        match query_id::scope(id.clone(), run).await {
+            Ok(response) => {
+                audit.finish(Ok(())).await;
+                Ok(response)
+            }
+            Err(e) => {
+                let error = query_id::sync_scope(id, || e.to_client());
+                audit.finish(Err(&error)).await;
+                Err(error.into_pgwire())
+            }
+        }
     }
+}
+
+/// Execute of a prepared query: planned again if the policy or catalog changed since Parse,
+/// parameters bound, then run like any query.
+async fn execute_prepared(
+    session: &Session,
+    prepared: &PreparedCommand,
+    statement: &Statement,
+    planned: &PlannedQuery,
+    portal: &Portal<PreparedStatement>,
+    audit: &mut StatementAudit,
+    status: TransactionStatus,
+) -> Result<Response, LakegateError> {
+    let (class, tag) = prepared.command.audit_class();
+    audit.classify(class, &tag);
+    if status == TransactionStatus::Error {
+        return Err(LakegateError::InFailedTransaction);
+    }
+    let copy = match &prepared.command {
+        Command::CopyOut { format, .. } => Some(*format),
+        _ => None,
+    };
+    let planned = session.replan_if_policy_changed(statement, planned).await?;
+    let bound = bind(portal, &prepared.param_types, planned)?;
+    session
+        .execute(bound, &portal.result_column_format, copy, audit)
+        .await
 }
 
 /// Decodes the Bind parameters (text or binary, typed by the client or by inference) and puts
@@ -182,16 +243,20 @@ fn bind(
     portal: &Portal<PreparedStatement>,
     types: &[Option<DataType>],
     mut planned: PlannedQuery,
-) -> PgWireResult<PlannedQuery> {
+) -> Result<PlannedQuery, LakegateError> {
     if portal.parameter_len() == 0 {
         return Ok(planned);
     }
     let inferred: Vec<Option<&DataType>> = types.iter().map(Option::as_ref).collect();
-    let values = arrow_pg::datatypes::df::deserialize_parameters(portal, &inferred)?;
+    let values =
+        arrow_pg::datatypes::df::deserialize_parameters(portal, &inferred).map_err(|e| {
+            let message = format!("a parameter value is not valid for its type: {e}");
+            LakegateError::Engine(datafusion::arrow::error::ArrowError::ParseError(message).into())
+        })?;
     let datafusion::common::ParamValues::List(values) = values else {
-        return Err(
-            LakegateError::Protocol("named parameters are not supported".into()).into_pgwire(),
-        );
+        return Err(LakegateError::Protocol(
+            "named parameters are not supported".into(),
+        ));
     };
     let cast: Vec<ScalarValue> = values
         .into_iter()
@@ -201,12 +266,8 @@ fn bind(
             Some(ty) if v.value.is_null() => ScalarValue::try_from(ty),
             _ => Ok(v.value),
         })
-        .collect::<Result<_, _>>()
-        .map_err(|e| LakegateError::Engine(e).into_pgwire())?;
-    planned.plan = planned
-        .plan
-        .with_param_values(cast)
-        .map_err(|e| LakegateError::Engine(e).into_pgwire())?;
+        .collect::<Result<_, _>>()?;
+    planned.plan = planned.plan.with_param_values(cast)?;
     Ok(planned)
 }
 
@@ -228,26 +289,18 @@ impl QueryParser for LakeQueryParser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         let session = session_of(client)?;
-        let mut commands = statement::parse(sql).map_err(LakegateError::into_pgwire)?;
-        let command = match commands.len() {
-            0 => return Ok(None),
-            1 => commands.remove(0),
-            _ => {
-                let message = "cannot insert multiple commands into a prepared statement";
-                return Err(LakegateError::Syntax(message.into()).into_pgwire());
+        let (command, planned) = match parse_and_plan(&session, sql).await {
+            Ok(Some(parsed)) => parsed,
+            Ok(None) => return Ok(None),
+            // A statement that fails at Parse never executes: its one record is written here.
+            Err(e) => {
+                let source = StatementSource {
+                    text: sql.to_owned(),
+                    protocol: "extended",
+                    prepared: None,
+                };
+                return Err(session.audit_failure(source, e).await.into_pgwire());
             }
-        };
-        let planned = match &command {
-            Command::Query(statement)
-            | Command::CopyOut {
-                query: statement, ..
-            } => Some(
-                session
-                    .plan(statement)
-                    .await
-                    .map_err(LakegateError::into_pgwire)?,
-            ),
-            _ => None,
         };
         let param_types = match &planned {
             Some(planned) => parameter_types(&planned.plan)
@@ -255,6 +308,7 @@ impl QueryParser for LakeQueryParser {
             None => Vec::new(),
         };
         Ok(Some(Arc::new(PreparedCommand {
+            sql: sql.to_owned(),
             command,
             planned,
             param_types,
@@ -295,6 +349,30 @@ impl QueryParser for LakeQueryParser {
             _ => Ok(Vec::new()),
         }
     }
+}
+
+/// One statement, with its plan when it is a query.
+async fn parse_and_plan(
+    session: &Session,
+    sql: &str,
+) -> Result<Option<(Command, Option<PlannedQuery>)>, LakegateError> {
+    let mut commands = statement::parse(sql)?;
+    let command = match commands.len() {
+        0 => return Ok(None),
+        1 => commands.remove(0),
+        _ => {
+            let message = "cannot insert multiple commands into a prepared statement";
+            return Err(LakegateError::Syntax(message.into()));
+        }
+    };
+    let planned = match &command {
+        Command::Query(statement)
+        | Command::CopyOut {
+            query: statement, ..
+        } => Some(session.plan(statement).await?),
+        _ => None,
+    };
+    Ok(Some((command, planned)))
 }
 
 /// `$1 … $n` in order; a gap (a parameter the statement never uses) gets no type.

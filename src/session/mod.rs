@@ -26,9 +26,10 @@ use datafusion_pg_catalog::pg_catalog::generate_series_arg_coercion::CoerceIntAr
 use datafusion_pg_catalog::pg_catalog::oid_type_planner::PgOidTypePlanner;
 use tokio_util::sync::CancellationToken;
 
+use crate::audit::{Actor, Event, Record, StatementAudit, StatementSource};
 use crate::auth::Principal;
 use crate::catalog::{LakeCatalogProvider, DATABASE_NAME, PUBLIC_SCHEMA};
-use crate::error::LakegateError;
+use crate::error::{ClientError, LakegateError};
 use crate::pgcatalog::{register_functions, SessionFunctionsContext};
 use crate::server::Gateway;
 pub use encode::type_modifier;
@@ -38,6 +39,8 @@ use view::{PrincipalView, ViewHandle};
 
 pub struct Session {
     pub principal: Principal,
+    /// Who is connected and from where, as audit records say it.
+    actor: Actor,
     pub ctx: SessionContext,
     pub settings: Arc<RwLock<Settings>>,
     gateway: Arc<Gateway>,
@@ -53,6 +56,15 @@ pub struct Session {
     credential_expiry: Mutex<Option<u64>>,
 }
 
+/// The session-end record (AD-01: every session has a start and an end on record).
+impl Drop for Session {
+    fn drop(&mut self) {
+        let mut record = Record::new(Event::SessionEnd);
+        record.actor = Some(self.actor.clone());
+        self.gateway.audit.write_detached(record);
+    }
+}
+
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
@@ -65,6 +77,7 @@ impl Session {
     pub fn new(
         gateway: &Arc<Gateway>,
         principal: Principal,
+        actor: Actor,
         startup: &[(String, String)],
     ) -> Result<Self, LakegateError> {
         let settings = Arc::new(RwLock::new(Settings::new(
@@ -87,6 +100,7 @@ impl Session {
         );
         let session = Self {
             principal,
+            actor,
             ctx,
             settings,
             gateway: Arc::clone(gateway),
@@ -134,6 +148,34 @@ impl Session {
             true => Err(LakegateError::CredentialExpired),
             false => Ok(()),
         }
+    }
+
+    /// The audit context of a statement that arrives now.
+    pub fn audit_statement(&self, source: StatementSource) -> StatementAudit {
+        let mut actor = self.actor.clone();
+        if let Ok((_, name)) = self
+            .settings
+            .read()
+            .expect("settings lock")
+            .get("application_name")
+        {
+            actor.application_name = name.to_owned();
+        }
+        StatementAudit::begin(&self.gateway.audit, actor, source)
+    }
+
+    /// Records a statement that failed before it could be classified (it did not parse or
+    /// plan); returns what the client is told.
+    pub async fn audit_failure(
+        &self,
+        source: StatementSource,
+        error: LakegateError,
+    ) -> ClientError {
+        let mut audit = self.audit_statement(source);
+        let id = audit.query_id().to_owned();
+        let client = query_id::sync_scope(id, || error.to_client());
+        audit.finish(Err(&client)).await;
+        client
     }
 
     /// Limits the session to its token's lifetime (seconds since the epoch, leeway included).

@@ -3,6 +3,27 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+tokio::task_local! {
+    /// The id of the statement the task is running: error messages and the audit record quote
+    /// the same id.
+    static CURRENT: String;
+}
+
+/// The running statement's id, or a new one outside any statement.
+pub fn current_or_new() -> String {
+    CURRENT.try_with(Clone::clone).unwrap_or_else(|_| new_id())
+}
+
+/// Runs `work` as the statement `id`.
+pub async fn scope<F: std::future::Future>(id: String, work: F) -> F::Output {
+    CURRENT.scope(id, work).await
+}
+
+/// Runs `work` as the statement `id` (synchronous code, such as classifying an error).
+pub fn sync_scope<R>(id: String, work: impl FnOnce() -> R) -> R {
+    CURRENT.sync_scope(id, work)
+}
+
 /// A new UUIDv7: 48 bits of Unix milliseconds, version and variant bits, 74 random bits.
 pub fn new_id() -> String {
     let millis = SystemTime::now()

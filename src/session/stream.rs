@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::encode::to_wire;
 use super::timestamps::TextTimestamps;
+use crate::audit::StatementAudit;
 use crate::error::LakegateError;
 
 /// What stops a statement early.
@@ -73,6 +74,34 @@ pub fn guarded_batches(
             match batch {
                 Ok(batch) => Some((Ok(batch), Some(stream))),
                 Err(e) => Some((Err(LakegateError::Engine(e)), None)),
+            }
+        }
+    })
+}
+
+/// Counts the rows a statement sends and writes its terminal record when the stream ends or
+/// fails (dropped early, the record says so: see [`StatementAudit`]'s `Drop`).
+pub fn audited(
+    batches: impl Stream<Item = Result<RecordBatch, LakegateError>> + Send + 'static,
+    audit: StatementAudit,
+) -> impl Stream<Item = Result<RecordBatch, LakegateError>> + Send + 'static {
+    futures::stream::unfold(Some((Box::pin(batches), audit)), |state| async move {
+        let (mut batches, mut audit) = state?;
+        audit.streaming();
+        match batches.next().await {
+            Some(Ok(batch)) => {
+                audit.add_rows(batch.num_rows() as u64);
+                Some((Ok(batch), Some((batches, audit))))
+            }
+            Some(Err(e)) => {
+                let id = audit.query_id().to_owned();
+                let error = crate::session::query_id::sync_scope(id, || e.to_client());
+                audit.finish(Err(&error)).await;
+                Some((Err(LakegateError::Reported(error)), None))
+            }
+            None => {
+                audit.finish(Ok(())).await;
+                None
             }
         }
     })

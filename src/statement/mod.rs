@@ -60,6 +60,34 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// pgaudit's statement class and the command tag, for the audit record.
+    pub fn audit_class(&self) -> (&'static str, String) {
+        let misc = |tag: &str| ("MISC", tag.to_owned());
+        match self {
+            Command::Query(statement) => match statement.as_ref() {
+                Statement::Explain { .. } | Statement::ExplainTable { .. } => misc("EXPLAIN"),
+                Statement::Prepare { .. } => misc("PREPARE"),
+                Statement::Execute { .. } => ("READ", "EXECUTE".to_owned()),
+                Statement::Deallocate { .. } => misc("DEALLOCATE"),
+                _ => ("READ", "SELECT".to_owned()),
+            },
+            Command::CopyOut { .. } => ("READ", "COPY".to_owned()),
+            Command::Set { .. } => ("MISC_SET", "SET".to_owned()),
+            Command::Reset { .. } => ("MISC_SET", "RESET".to_owned()),
+            Command::Show { .. } | Command::ShowAll => misc("SHOW"),
+            Command::Ignored { tag } => misc(tag),
+            Command::Begin => misc("BEGIN"),
+            Command::Commit => misc("COMMIT"),
+            Command::Rollback | Command::RollbackToSavepoint => misc("ROLLBACK"),
+            Command::Savepoint => misc("SAVEPOINT"),
+            Command::ReleaseSavepoint => misc("RELEASE"),
+            Command::DiscardAll => misc("DISCARD ALL"),
+            Command::Deallocate { .. } => misc("DEALLOCATE"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CopyFormat {
     Text,

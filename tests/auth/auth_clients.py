@@ -169,6 +169,7 @@ class Gateway:
         self.proc = subprocess.Popen(
             [str(BIN), "serve", "--config", str(self.config), "--listen", f"127.0.0.1:{self.port}",
              "--lake-root", str(WORK / "lake")],
+            env=dict(os.environ, LAKEGATE_AUDIT_DIR=str(WORK / f"audit-{name}")),
             stdout=open(self.log_path, "w"), stderr=subprocess.STDOUT)
         deadline = time.time() + 120
         while "listening on" not in self.log():

@@ -16,7 +16,8 @@ cleanup() { [ -n "${SERVER:-}" ] && kill "$SERVER" 2>/dev/null || true; rm -rf "
 trap cleanup EXIT
 
 "$BIN" demo generate --scale 0.01 --lake-root "$WORK/lake"
-"$BIN" serve --listen "127.0.0.1:$PORT" --lake-root "$WORK/lake" >"$WORK/server.log" 2>&1 &
+LAKEGATE_AUDIT_DIR="$WORK/audit" "$BIN" serve --listen "127.0.0.1:$PORT" --lake-root "$WORK/lake" \
+    >"$WORK/server.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 1 100); do
     grep -q "listening on" "$WORK/server.log" && break

@@ -19,6 +19,8 @@ pub const TEST_SCALE: f64 = 0.01;
 pub struct TestGateway {
     pub addr: SocketAddr,
     pub lake_root: PathBuf,
+    /// Where this gateway writes its audit segments.
+    pub audit_dir: PathBuf,
 }
 
 static GATEWAY: OnceLock<TestGateway> = OnceLock::new();
@@ -53,7 +55,11 @@ pub fn start_gateway(configure: impl FnOnce(&mut Config) + Send + 'static) -> Te
         let mut config = Config::default();
         config.lake.root = Some(lake_root.clone());
         config.engine.memory_limit_mb = 512;
+        let audit = fresh_audit_dir();
+        config.audit.lake_location = Some(audit.join("zone").display().to_string());
+        config.audit.dir = Some(audit.join("segments"));
         configure(&mut config);
+        let audit_dir = config.audit.dir.clone().unwrap();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -61,13 +67,29 @@ pub fn start_gateway(configure: impl FnOnce(&mut Config) + Send + 'static) -> Te
         runtime.block_on(async move {
             let gateway = lakegate::server::Gateway::build(&config).await.unwrap();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send((listener.local_addr().unwrap(), lake_root))
+            tx.send((listener.local_addr().unwrap(), lake_root, audit_dir))
                 .unwrap();
             lakegate::server::serve(listener, gateway).await.unwrap();
         });
     });
-    let (addr, lake_root) = rx.recv().expect("gateway started");
-    TestGateway { addr, lake_root }
+    let (addr, lake_root, audit_dir) = rx.recv().expect("gateway started");
+    TestGateway {
+        addr,
+        lake_root,
+        audit_dir,
+    }
+}
+
+/// An empty audit directory of its own for each gateway (one writer per directory).
+pub fn fresh_audit_dir() -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("audit")
+        .join(format!("{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
 }
 
 /// A tokio-postgres client of a given gateway.

@@ -111,6 +111,7 @@ allow_http = true
         env = {k: v for k, v in self.env.items() if k != "AWS_ENDPOINT_URL"}
         env["AWS_ENDPOINT_URL_GLUE"] = self.endpoint
         env["AWS_ENDPOINT_URL_S3"] = self.endpoint
+        env["LAKEGATE_AUDIT_DIR"] = str(self.work / "audit")
         self.gateway_log = open(self.work / "gateway.log", "w")
         self.gateway = subprocess.Popen(
             [self.binary, "serve", "--config", str(config), "--listen", f"127.0.0.1:{self.port}",

@@ -1,6 +1,7 @@
 //! Where catalog metadata comes from. Two backends answer the same three questions in the Glue
 //! data model: the embedded or on-disk fixtures, and the AWS Glue Data Catalog API.
 
+mod extra;
 mod fixtures;
 mod glue;
 
@@ -9,6 +10,7 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 
 use super::glue_model::{Database, Partition, Table};
+pub use extra::WithExtraTables;
 pub use fixtures::FixtureBackend;
 pub use glue::{GlueBackend, GlueSettings};
 

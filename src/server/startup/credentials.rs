@@ -83,11 +83,8 @@ impl LakeStartupHandler {
         // The right proof from a user who may not sign in now (throttled, disabled) fails here,
         // after the same exchange a wrong password gets.
         let Some(account) = step.account else {
-            return Err(self.failed(
-                &step.user,
-                AuthMethod::Scram,
-                "unknown, disabled or throttled user",
-            ));
+            let reason = self.scram_failure_reason(&step.user);
+            return Err(self.failed(&step.user, AuthMethod::Scram, &reason));
         };
         client
             .feed(PgWireBackendMessage::Authentication(
@@ -98,13 +95,32 @@ impl LakeStartupHandler {
             .await
     }
 
+    /// Why a SCRAM login failed, for the log and the audit record (the client is told less).
+    fn scram_failure_reason(&self, user: &str) -> String {
+        let users = self.gateway.users.current();
+        let reason = match users.get(user) {
+            None => "unknown user",
+            Some(_)
+                if self
+                    .gateway
+                    .throttle
+                    .is_throttled(user, self.facts.peer.ip()) =>
+            {
+                "too many failed logins (throttled)"
+            }
+            Some(account) if account.disabled => "the user is disabled",
+            Some(account) if account.verifier.is_none() => "the user has no password",
+            Some(_) => "wrong password (the SCRAM proof did not match)",
+        };
+        reason.to_owned()
+    }
+
     fn scram_refused(&self, user: &str, error: ScramError) -> PgWireError {
         match error {
-            ScramError::Failed => self.failed(
-                user,
-                AuthMethod::Scram,
-                "wrong password, unknown, disabled or throttled user",
-            ),
+            ScramError::Failed => {
+                let reason = self.scram_failure_reason(user);
+                self.failed(user, AuthMethod::Scram, &reason)
+            }
             ScramError::Protocol(m) => self.refused(user, "08P01", &m),
             ScramError::Unsupported(m) => self.refused(user, "0A000", &m),
             ScramError::Binding(m) => self.refused(user, "28000", &m),

@@ -1,0 +1,112 @@
+"""Audit benchmark: small-statement throughput with the audit log on (every decision record
+written and synced before the statement runs, group commit) against the same gateway build
+with it off (`audit.sink = "off"`), in one run.
+
+Two gateways serve the same demo lake; pgbench (custom scripts, simple and prepared protocol,
+1 and 16 clients) runs against each in turn, arms interleaved; medians of statements/s are
+reported with the ratio on/off. Target (issue 6): at least 0.90.
+
+Usage: python3 benches/audit.py LAKEGATE_BIN [--quick] [--runs N]
+"""
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from policies import DATA, ROOT, free_port, log, start_gateway_process  # noqa: E402
+
+WORKLOADS = {
+    "SELECT 1": "SELECT 1;\n",
+    "point lookup": "\\set id random(1, 1000)\n"
+                    "SELECT name, segment FROM sales.customers WHERE customer_id = :id;\n",
+}
+
+
+def pgbench(port, script, clients, protocol, seconds):
+    """Statements per second of one pgbench run."""
+    env = dict(os.environ, PGPASSWORD="analyst")
+    command = ["pgbench", "-n", "-h", "127.0.0.1", "-p", str(port), "-U", "analyst", "-d", "lake",
+               "-f", str(script), "-c", str(clients), "-j", str(min(clients, 2)),
+               "-M", protocol, "-T", str(seconds)]
+    out = subprocess.run(command, env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(out.stdout + out.stderr)
+    for line in out.stdout.splitlines():
+        if line.startswith("tps = "):
+            return float(line.split()[2])
+    raise RuntimeError(out.stdout)
+
+
+def main():
+    args = sys.argv[1:]
+    if not args or args[0].startswith("-"):
+        sys.exit(__doc__)
+    binary, quick = args[0], "--quick" in args
+    runs = int(args[args.index("--runs") + 1]) if "--runs" in args else (3 if quick else 5)
+    seconds = 2 if quick else 5
+    if shutil.which("pgbench") is None:
+        sys.exit("pgbench is needed (Debian: postgresql-client)")
+    work = DATA / "audit"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    lake = DATA / "scale-0.1"
+    if not (lake / "lakegate-demo.json").exists():
+        log(f"[1/3] generating the demo lake (scale 0.1) in {lake}")
+        subprocess.run([binary, "demo", "generate", "--scale", "0.1", "--lake-root", str(lake)],
+                       check=True)
+    log("[2/3] starting two gateways: audit on (synced) and audit off")
+    arms = {}
+    for name, audit in [("on", f'dir = "{work / "segments"}"\nlake = false\n'),
+                        ("off", 'sink = "off"\n')]:
+        config = work / f"{name}.toml"
+        config.write_text(f"[audit]\n{audit}")
+        arms[name] = start_gateway_process(binary, lake, config, name, work)
+    try:
+        scripts = {}
+        for i, (workload, sql) in enumerate(WORKLOADS.items()):
+            scripts[workload] = work / f"script{i}.sql"
+            scripts[workload].write_text(sql)
+        cases = [(w, p, c) for w in WORKLOADS for p in ("simple", "prepared") for c in (1, 16)]
+        log(f"[3/3] {len(cases)} cases x {runs} interleaved runs x 2 arms, {seconds} s each")
+        results = {}
+        for n, (workload, protocol, clients) in enumerate(cases, 1):
+            rates = {"on": [], "off": []}
+            for _ in range(runs):
+                for arm, (_, port) in arms.items():
+                    rates[arm].append(pgbench(port, scripts[workload], clients, protocol, seconds))
+            results[(workload, protocol, clients)] = {a: statistics.median(r) for a, r in rates.items()}
+            on, off = results[(workload, protocol, clients)]["on"], results[(workload, protocol, clients)]["off"]
+            log(f"  [{n}/{len(cases)}] {workload}, {protocol}, {clients} clients: "
+                f"on {on:.0f}/s, off {off:.0f}/s ({on / off:.3f})")
+        records = sum(1 for f in (work / "segments").glob("*.jsonl") for _ in open(f))
+    finally:
+        for proc, _ in arms.values():
+            proc.terminate()
+    report(results, runs, seconds, records)
+
+
+def report(results, runs, seconds, records):
+    lines = [f"# Audit benchmark {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC", "",
+             f"Demo lake scale 0.1; release build; pgbench, {seconds} s per run, median of {runs} "
+             "interleaved runs per arm. Audit on: file sink, every statement's decision record "
+             "synced (fdatasync, group commit) before it runs. Off: `audit.sink = \"off\"`.", "",
+             "| statement | protocol | clients | audit off stmts/s | audit on stmts/s | on / off |",
+             "|---|---|---|---|---|---|"]
+    for (workload, protocol, clients), arms in results.items():
+        lines.append(f"| {workload} | {protocol} | {clients} | {arms['off']:.0f} | "
+                     f"{arms['on']:.0f} | {arms['on'] / arms['off']:.3f} |")
+    lines += ["", f"Records written by the audited gateway during the run: {records}."]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    out = ROOT / "benches/results" / f"audit-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.md"
+    out.write_text(text)
+    log(f"written to {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+//! The audit log (D9): a record of every login attempt and every statement, written before any
+//! result leaves the server, hash-chained, and shipped to the lake as `audit.queries`.
+//!
+//! Statements build their record in a [`StatementAudit`] (a request context that accumulates
+//! what the statement read and how it ended); the [`AuditLog`] hands records to a background
+//! writer over a bounded queue. A statement's decision record is synced before its first row;
+//! when that cannot be done, the statement fails with 58030 unless `audit.on_failure` says
+//! `continue`.
+
+mod chain;
+pub mod cli;
+pub mod lake;
+pub mod record;
+mod rows;
+mod segments;
+pub mod settings;
+mod statement;
+mod text;
+pub mod verify;
+mod writer;
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+pub use record::{Actor, Event, Outcome, Record};
+pub use settings::{AuditSettings, AuditSink, OnFailure};
+pub use statement::{StatementAudit, StatementSource};
+use writer::{Entry, Output, Writer};
+
+/// The text of each of a message's `count` statements: their own text when the message splits
+/// into exactly that many, else the whole message for each.
+pub fn statement_texts(message: &str, count: usize) -> Vec<String> {
+    text::split_statements(message)
+        .filter(|texts| texts.len() == count)
+        .unwrap_or_else(|| vec![message.to_owned(); count])
+}
+
+/// The audit tables are read after everything recorded so far is shipped.
+#[async_trait::async_trait]
+impl crate::catalog::fresh::BeforeRead for AuditLog {
+    async fn before_read(&self) -> Result<(), String> {
+        self.publish().await
+    }
+}
+
+/// The audit record could not be made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the audit log cannot be written")]
+pub struct AuditUnavailable;
+
+#[derive(Debug)]
+pub struct AuditLog {
+    /// `None` when the audit is off.
+    queue: Option<mpsc::Sender<Entry>>,
+    on_failure: OnFailure,
+    pub redact_literals: bool,
+    pub max_statement_bytes: usize,
+    shipper: Option<Arc<lake::Shipper>>,
+}
+
+impl AuditLog {
+    /// Starts the writer: takes the audit directory, continues the chain where the previous
+    /// run stopped, and records the start (with the settings that matter for trusting the log).
+    pub async fn start(
+        settings: &AuditSettings,
+        shipping: Option<lake::ShipTarget>,
+    ) -> Result<Arc<Self>, String> {
+        if settings.sink == AuditSink::Off {
+            tracing::warn!("audit log is OFF (audit.sink = \"off\"): statements are not recorded");
+            return Ok(Arc::new(Self::off()));
+        }
+        let chain = chain::Chain::new(settings.chain_key()?.as_deref());
+        let (queue, receiver) = mpsc::channel(settings.queue_capacity.max(16));
+        let (output, resumed, shipper) = match settings.sink {
+            AuditSink::File => {
+                let dir = settings.directory()?;
+                let rotate_after = std::time::Duration::from_secs(settings.rotate_seconds);
+                let (segments, resumed) =
+                    segments::SegmentDir::open(&dir, settings.rotate_bytes, rotate_after)?;
+                let shipper = shipping
+                    .map(|target| lake::Shipper::start(target, dir.clone()))
+                    .transpose()?;
+                (Output::Files(segments), Some(resumed), shipper)
+            }
+            AuditSink::Stdout | AuditSink::Off => (Output::Stdout, None, None),
+        };
+        let incomplete = resumed
+            .as_ref()
+            .map(|r| r.incomplete.clone())
+            .unwrap_or_default();
+        let closed = shipper.as_ref().map(|s| s.closed_segments());
+        Writer::new(output, chain.clone(), resumed, closed)
+            .spawn(receiver)
+            .map_err(|e| format!("cannot start the audit writer: {e}"))?;
+        let log = Arc::new(Self {
+            queue: Some(queue),
+            on_failure: settings.on_failure,
+            redact_literals: settings.redact_literals,
+            max_statement_bytes: settings.max_statement_bytes,
+            shipper,
+        });
+        log.record_start(settings, chain.name(), incomplete).await?;
+        Ok(log)
+    }
+
+    pub fn off() -> Self {
+        Self {
+            queue: None,
+            on_failure: OnFailure::Fail,
+            redact_literals: false,
+            max_statement_bytes: usize::MAX,
+            shipper: None,
+        }
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.queue.is_some()
+    }
+
+    async fn record_start(
+        &self,
+        settings: &AuditSettings,
+        chain: &str,
+        incomplete: Vec<String>,
+    ) -> Result<(), String> {
+        let start = Record::new(Event::AuditStart)
+            .detail("lakegate_version", env!("CARGO_PKG_VERSION"))
+            .detail(
+                "on_failure",
+                format!("{:?}", settings.on_failure).to_lowercase(),
+            )
+            .detail("redact_literals", settings.redact_literals)
+            .detail("chain", chain);
+        if settings.on_failure == OnFailure::Continue {
+            tracing::warn!("audit.on_failure = \"continue\": statements run even when their audit record cannot be written");
+        }
+        self.write(&start, true)
+            .await
+            .map_err(|_| "cannot write the first audit record; check audit.dir".to_owned())?;
+        for query_id in incomplete {
+            let mut record = Record::new(Event::Incomplete);
+            record.query_id = Some(query_id);
+            record.outcome = Some(Outcome {
+                status: "unknown".into(),
+                reason: Some("the gateway stopped before the statement ended".into()),
+                ..Outcome::default()
+            });
+            let _ = self.write(&record, false).await;
+        }
+        Ok(())
+    }
+
+    /// Queues a record (waiting while the queue is full); with `durable`, also waits until it
+    /// is written and synced. Fails only when the record is lost and the log fails closed.
+    pub async fn write(&self, record: &Record, durable: bool) -> Result<(), AuditUnavailable> {
+        let Some(queue) = &self.queue else {
+            return Ok(());
+        };
+        let (ack, written) = match durable {
+            true => {
+                let (tx, rx) = oneshot::channel();
+                (Some(tx), Some(rx))
+            }
+            false => (None, None),
+        };
+        let body = record.to_body();
+        let sent = queue.send(Entry::Record { body, ack }).await.is_ok();
+        let durable = match written {
+            Some(written) => sent && written.await.unwrap_or(false),
+            None => sent,
+        };
+        match (durable, self.on_failure) {
+            (true, _) | (false, OnFailure::Continue) => Ok(()),
+            (false, OnFailure::Fail) => Err(AuditUnavailable),
+        }
+    }
+
+    /// Queues a record from where nothing can wait (a dropped statement or session).
+    pub fn write_detached(self: &Arc<Self>, record: Record) {
+        if self.queue.is_none() {
+            return;
+        }
+        let log = Arc::clone(self);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = log.write(&record, false).await;
+            });
+        }
+    }
+
+    /// Closes the current segment (if it holds records) and ships every closed segment, so
+    /// the audit tables show everything recorded so far.
+    pub async fn publish(&self) -> Result<(), String> {
+        let (Some(queue), Some(shipper)) = (&self.queue, &self.shipper) else {
+            return Ok(());
+        };
+        let (ack, sealed) = oneshot::channel();
+        if queue.send(Entry::Seal { ack }).await.is_ok() {
+            let _ = sealed.await;
+        }
+        shipper.ship_closed().await
+    }
+}

@@ -1,0 +1,264 @@
+//! One statement's audit context: created when the statement arrives, filled in as it is
+//! planned (what it reads, through which policies, which partitions and files), written as a
+//! decision record before the statement runs or sends its first row, and closed by exactly one
+//! terminal record, also when the statement is dropped half-way (cancel, client gone).
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use super::record::{rfc3339, Actor, Event, Outcome, Record, StatementInfo, TableRead};
+use super::{text, AuditLog};
+use crate::error::{ClientError, LakegateError};
+use crate::scan::report::{PolicyRead, TableScan};
+
+/// Where a statement's text came from.
+#[derive(Debug, Clone)]
+pub struct StatementSource {
+    pub text: String,
+    /// `simple` or `extended`.
+    pub protocol: &'static str,
+    /// The prepared statement (extended protocol); `Some("")` is the unnamed one.
+    pub prepared: Option<String>,
+}
+
+pub struct StatementAudit {
+    log: Arc<AuditLog>,
+    record: Record,
+    started: Instant,
+    /// The decision record was written: the statement ran (or is sending rows).
+    decided: bool,
+    /// The terminal record was written, or the statement was handed to its result stream.
+    finished: bool,
+    /// The client asked for the result (its stream was polled).
+    streaming: bool,
+    rows: u64,
+}
+
+impl StatementAudit {
+    pub fn begin(log: &Arc<AuditLog>, actor: Actor, source: StatementSource) -> Self {
+        let mut record = Record::new(Event::Decision);
+        record.query_id = Some(crate::session::query_id::new_id());
+        record.actor = Some(actor);
+        record.started_at = Some(record.time.clone());
+        record.statement = log.is_on().then(|| statement_info(log, source));
+        Self {
+            log: Arc::clone(log),
+            record,
+            started: Instant::now(),
+            decided: false,
+            finished: false,
+            streaming: false,
+            rows: 0,
+        }
+    }
+
+    /// Moves the open statement into its result stream, which writes the terminal record.
+    pub fn handoff(&mut self) -> StatementAudit {
+        self.finished = true;
+        StatementAudit {
+            log: Arc::clone(&self.log),
+            record: self.record.clone(),
+            started: self.started,
+            decided: self.decided,
+            finished: false,
+            streaming: false,
+            rows: 0,
+        }
+    }
+
+    /// The client asked for the result.
+    pub fn streaming(&mut self) {
+        self.streaming = true;
+    }
+
+    /// Rows sent so far.
+    pub fn add_rows(&mut self, rows: u64) {
+        self.rows += rows;
+    }
+
+    pub fn query_id(&self) -> &str {
+        self.record.query_id.as_deref().unwrap_or_default()
+    }
+
+    /// pgaudit's class and the command tag.
+    pub fn classify(&mut self, class: &str, command: &str) {
+        if let Some(statement) = &mut self.record.statement {
+            statement.class = class.to_owned();
+            statement.command = command.to_owned();
+        }
+    }
+
+    /// What the statement reads, from its planned scans.
+    pub fn set_reads(&mut self, scans: &[TableScan], reads: &[PolicyRead]) {
+        self.record.tables = tables_read(scans, reads);
+    }
+
+    /// Writes the decision record and waits until it is durable: nothing runs or is sent
+    /// before (D9).
+    pub async fn decide(&mut self) -> Result<(), LakegateError> {
+        let mut decision = self.record.clone();
+        decision.event = Event::Decision;
+        decision.time = super::record::now_rfc3339();
+        self.log
+            .write(&decision, true)
+            .await
+            .map_err(|_| LakegateError::AuditUnavailable {
+                query_id: self.query_id().to_owned(),
+            })?;
+        self.decided = true;
+        Ok(())
+    }
+
+    /// The terminal record, unless the statement was handed to its result stream; waits only
+    /// for room in the queue.
+    pub async fn finish(&mut self, outcome: Result<(), &ClientError>) {
+        if self.finished {
+            return;
+        }
+        let rows = (self.rows > 0 || outcome.is_ok() && self.decided).then_some(self.rows);
+        let record = self.terminal(outcome_of(outcome), rows, false);
+        self.finished = true;
+        let _ = self.log.write(&record, false).await;
+    }
+
+    fn terminal(&mut self, outcome: Outcome, rows: Option<u64>, partial: bool) -> Record {
+        let mut record = self.record.clone();
+        record.event = Event::Statement;
+        record.time = rfc3339(SystemTime::now());
+        record.ended_at = Some(record.time.clone());
+        record.duration_ms = Some(self.started.elapsed().as_secs_f64() * 1000.0);
+        record.outcome = Some(outcome);
+        record.rows = rows;
+        record.partial = partial;
+        record
+    }
+}
+
+/// A statement dropped before its terminal record: stopped before it ran (cancel request,
+/// client gone), or a result that was not read to its end (portal closed, client gone).
+impl Drop for StatementAudit {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let not_run = |reason: &str| Outcome {
+            status: "canceled".into(),
+            sqlstate: Some("57014".into()),
+            message: None,
+            reason: Some(reason.into()),
+        };
+        let record = match (self.decided, self.streaming) {
+            (true, true) => {
+                let ok = Outcome {
+                    status: "ok".into(),
+                    ..Outcome::default()
+                };
+                self.terminal(ok, Some(self.rows), true)
+            }
+            (true, false) => self.terminal(
+                not_run("its result was never read (an earlier statement of the message failed, or the client went away)"),
+                None,
+                false,
+            ),
+            (false, _) => self.terminal(
+                not_run("stopped before it ran (cancel request, or the client went away)"),
+                None,
+                false,
+            ),
+        };
+        self.log.write_detached(record);
+    }
+}
+
+fn statement_info(log: &AuditLog, source: StatementSource) -> StatementInfo {
+    let mut text = match log.redact_literals || text::may_carry_secret(&source.text) {
+        true => text::redact_literals(&source.text),
+        false => source.text,
+    };
+    let truncated_bytes = text::truncate(&mut text, log.max_statement_bytes);
+    StatementInfo {
+        hash: super::chain::sha256_hex(&text),
+        text,
+        class: "UNKNOWN".into(),
+        command: String::new(),
+        protocol: source.protocol.into(),
+        prepared: source.prepared,
+        truncated_bytes,
+    }
+}
+
+/// ok, denied (privileges and authentication), canceled (cancel and timeouts) or error.
+pub fn outcome_of(result: Result<(), &ClientError>) -> Outcome {
+    let Err(error) = result else {
+        return Outcome {
+            status: "ok".into(),
+            ..Outcome::default()
+        };
+    };
+    let code = error.state.code();
+    let status = match code {
+        "42501" => "denied",
+        c if c.starts_with("28") => "denied",
+        "57014" => "canceled",
+        _ => "error",
+    };
+    Outcome {
+        status: status.into(),
+        sqlstate: Some(code.into()),
+        message: Some(error.message.clone()),
+        reason: None,
+    }
+}
+
+/// One entry per table: the columns asked for and the policy read through (from the secured
+/// scan), partitions, files and bytes (from the raw scan).
+fn tables_read(scans: &[TableScan], reads: &[PolicyRead]) -> Vec<TableRead> {
+    let mut tables: Vec<TableRead> = Vec::new();
+    for scan in scans {
+        let entry = match tables.iter_mut().position(|t| t.table == scan.table) {
+            Some(i) => &mut tables[i],
+            None => {
+                tables.push(TableRead {
+                    table: scan.table.clone(),
+                    delta_version: scan.delta_version,
+                    ..TableRead::default()
+                });
+                tables.last_mut().expect("just pushed")
+            }
+        };
+        if let Some(p) = &scan.partitions {
+            *entry.partitions_matched.get_or_insert(0) += p.matched as u64;
+            entry.partitions_total = p.total.map(|t| t as u64);
+        }
+        entry.files += scan.files as u64;
+        entry.bytes += scan.bytes;
+        union(&mut entry.columns, &scan.columns);
+    }
+    let mut through_policy: Vec<&str> = Vec::new();
+    for read in reads {
+        let Some(entry) = tables.iter_mut().find(|t| t.table == read.table) else {
+            continue;
+        };
+        // Through a policy, the columns asked for are the principal's, not the raw ones the
+        // row filter also reads.
+        if !through_policy.contains(&read.table.as_str()) {
+            through_policy.push(&read.table);
+            entry.columns.clear();
+        }
+        union(&mut entry.columns, &read.columns);
+        entry.row_filter = read.row_filter.clone();
+        entry.masked = read.masked.clone();
+        entry.cell_filtered = read.cell_filtered.clone();
+        entry.hidden = read.hidden.clone();
+        entry.rules = read.rules.clone();
+    }
+    tables
+}
+
+fn union(into: &mut Vec<String>, more: &[String]) {
+    for column in more {
+        if !into.contains(column) {
+            into.push(column.clone());
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! The background writer: one OS thread that takes records off a bounded queue, chains them,
+//! writes each batch with one write and one sync (group commit), and tells every waiting
+//! statement whether its record is durable. A full queue makes statements wait (back-pressure);
+//! nothing is dropped silently.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::chain::Chain;
+use super::record::{rfc3339, Event, Record};
+use super::segments::{file_name, ChainHead, Resumed, SegmentDir};
+
+/// Records written with one sync at most.
+const MAX_BATCH: usize = 4096;
+
+pub enum Entry {
+    /// A record body; `ack` learns whether it is durable.
+    Record {
+        body: String,
+        ack: Option<oneshot::Sender<bool>>,
+    },
+    /// Close the current segment if it holds records; answers with the closed segment.
+    Seal {
+        ack: oneshot::Sender<Option<PathBuf>>,
+    },
+}
+
+pub enum Output {
+    Stdout,
+    Files(SegmentDir),
+}
+
+pub struct Writer {
+    output: Output,
+    chain: Chain,
+    head: ChainHead,
+    /// Records that could not be written since the last successful write.
+    lost: u64,
+    failing_since: Option<SystemTime>,
+    last_complaint: Option<Instant>,
+    /// Length of the current segment's opening record.
+    opening_len: u64,
+    /// What the first segment of this run says about the previous run.
+    resumed: Option<Resumed>,
+    /// Closed segments, for shipping to the lake.
+    closed: Option<mpsc::UnboundedSender<PathBuf>>,
+    /// The last segment was given up after a failure; the next one says so.
+    lost_segment: bool,
+}
+
+impl Writer {
+    pub fn new(
+        output: Output,
+        chain: Chain,
+        resumed: Option<Resumed>,
+        closed: Option<mpsc::UnboundedSender<PathBuf>>,
+    ) -> Self {
+        let head = resumed
+            .as_ref()
+            .map_or_else(ChainHead::genesis, |r| r.head.clone());
+        Self {
+            output,
+            chain,
+            head,
+            lost: 0,
+            failing_since: None,
+            last_complaint: None,
+            opening_len: 0,
+            resumed,
+            closed,
+            lost_segment: false,
+        }
+    }
+
+    pub fn spawn(self, queue: mpsc::Receiver<Entry>) -> std::io::Result<()> {
+        std::thread::Builder::new()
+            .name("lakegate-audit".into())
+            .spawn(move || self.run(queue))
+            .map(|_| ())
+    }
+
+    fn run(mut self, mut queue: mpsc::Receiver<Entry>) {
+        let mut batch = Vec::new();
+        while let Some(first) = queue.blocking_recv() {
+            let mut next = Some(first);
+            while let Some(entry) = next {
+                match entry {
+                    Entry::Record { body, ack } => batch.push((body, ack)),
+                    Entry::Seal { ack } => {
+                        self.write(std::mem::take(&mut batch));
+                        let _ = ack.send(self.seal());
+                    }
+                }
+                next = match batch.len() < MAX_BATCH {
+                    true => queue.try_recv().ok(),
+                    false => None,
+                };
+            }
+            self.write(std::mem::take(&mut batch));
+        }
+        if let Output::Files(dir) = &mut self.output {
+            if dir.current_name().is_some() {
+                let _ = self.close_segment("shutdown");
+            }
+        }
+    }
+
+    /// Writes a batch and acknowledges each record: durable or not.
+    fn write(&mut self, batch: Vec<(String, Option<oneshot::Sender<bool>>)>) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut bodies: Vec<String> = Vec::with_capacity(batch.len() + 1);
+        if self.lost > 0 {
+            let since = self.failing_since.map(rfc3339).unwrap_or_default();
+            let recovered = Record::new(Event::Recovered)
+                .detail("lost_records", self.lost)
+                .detail("failing_since", since);
+            bodies.push(recovered.to_body());
+        }
+        let written = self.ready().and_then(|()| {
+            let mut all = bodies;
+            all.extend(batch.iter().map(|(body, _)| body.clone()));
+            self.append(&all)
+        });
+        let durable = match written {
+            Ok(()) => {
+                self.lost = 0;
+                self.failing_since = None;
+                true
+            }
+            Err(e) => {
+                self.failed(batch.len() as u64, &e);
+                false
+            }
+        };
+        for (_, ack) in batch {
+            if let Some(ack) = ack {
+                let _ = ack.send(durable);
+            }
+        }
+    }
+
+    fn failed(&mut self, records: u64, error: &std::io::Error) {
+        self.lost += records;
+        self.failing_since.get_or_insert_with(SystemTime::now);
+        let quiet = self
+            .last_complaint
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(10));
+        if !quiet {
+            self.last_complaint = Some(Instant::now());
+            tracing::error!(error = %error, lost_records = self.lost, "audit records cannot be written");
+        }
+    }
+
+    /// Chains and writes records in one write and one sync.
+    fn append(&mut self, bodies: &[String]) -> std::io::Result<()> {
+        let mut head = self.head.clone();
+        let mut bytes = String::with_capacity(bodies.iter().map(|b| b.len() + 180).sum());
+        for body in bodies {
+            let (line, hash) = self.chain.seal(head.seq + 1, &head.hash, body);
+            bytes.push_str(&line);
+            head = ChainHead {
+                seq: head.seq + 1,
+                hash,
+            };
+        }
+        match &mut self.output {
+            Output::Files(dir) => dir.append(bytes.as_bytes())?,
+            Output::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(bytes.as_bytes())?;
+                out.flush()?;
+            }
+        }
+        self.head = head;
+        Ok(())
+    }
+
+    /// Opens a new segment when the current one is full, old, gone or broken.
+    fn ready(&mut self) -> std::io::Result<()> {
+        let reason = match &self.output {
+            Output::Files(dir) => dir.needs_new(),
+            Output::Stdout => None,
+        };
+        let reason = match reason {
+            Some("start") if self.lost_segment => Some("recovery"),
+            other => other,
+        };
+        match reason {
+            Some(reason) => self.rotate(reason),
+            None => Ok(()),
+        }
+    }
+
+    fn rotate(&mut self, reason: &'static str) -> std::io::Result<()> {
+        let previous = match reason {
+            "start" | "replaced" | "recovery" => self.drop_segment(),
+            _ => self.close_segment(reason),
+        };
+        let Output::Files(dir) = &mut self.output else {
+            return Ok(());
+        };
+        self.lost_segment = true;
+        let name = dir.create(self.head.seq + 1)?;
+        let mut opening = Record::new(Event::SegmentOpen)
+            .detail("segment", name)
+            .detail("reason", reason);
+        let previous = previous.or_else(|| self.resumed.as_ref()?.last_segment.clone());
+        if let Some(previous) = previous {
+            opening = opening.detail("previous_segment", previous);
+        }
+        if let Some(resumed) = self.resumed.take() {
+            opening = opening
+                .detail("previous_run_closed", resumed.closed)
+                .detail("cut_torn_bytes", resumed.cut_bytes);
+        }
+        if let Err(e) = self.append(&[opening.to_body()]) {
+            self.drop_segment();
+            return Err(e);
+        }
+        if let Output::Files(dir) = &self.output {
+            self.opening_len = dir.current_len();
+        }
+        self.lost_segment = false;
+        Ok(())
+    }
+
+    /// Ends the current segment with a close record; returns its name.
+    fn close_segment(&mut self, reason: &str) -> Option<String> {
+        let close = Record::new(Event::SegmentClose).detail("reason", reason);
+        if let Err(e) = self.append(&[close.to_body()]) {
+            tracing::warn!(error = %e, "audit segment could not be closed cleanly");
+        }
+        self.drop_segment()
+    }
+
+    /// Stops using the current segment (without a close record); returns its name.
+    fn drop_segment(&mut self) -> Option<String> {
+        let Output::Files(dir) = &mut self.output else {
+            return None;
+        };
+        let path = dir.finish()?;
+        let name = file_name(&path);
+        if let Some(closed) = &self.closed {
+            let _ = closed.send(path);
+        }
+        Some(name)
+    }
+
+    /// Closes the current segment if it holds records, so it can be shipped now.
+    fn seal(&mut self) -> Option<PathBuf> {
+        let Output::Files(dir) = &self.output else {
+            return None;
+        };
+        if !dir.current_has_records(self.opening_len) {
+            return None;
+        }
+        let sealed = dir.current_path();
+        self.rotate("read").ok()?;
+        sealed
+    }
+}
