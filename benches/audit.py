@@ -1,5 +1,5 @@
 """Audit benchmark: small-statement throughput with the audit log on (every decision record
-written and synced before the statement runs, group commit) against the same gateway build
+written and synced before the statement's first row, group commit) against the same gateway build
 with it off (`audit.sink = "off"`), in one run.
 
 Two gateways serve the same demo lake; pgbench (custom scripts, simple and prepared protocol,
@@ -94,7 +94,9 @@ def report(results, runs, seconds, records):
     lines = [f"# Audit benchmark {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC", "",
              f"Demo lake scale 0.1; release build; pgbench, {seconds} s per run, median of {runs} "
              "interleaved runs per arm. Audit on: file sink, every statement's decision record "
-             "synced (fdatasync, group commit) before it runs. Off: `audit.sink = \"off\"`.", "",
+             "synced (fdatasync, group commit) before its first row is sent (the sync overlaps "
+             "with computing that row), its terminal record after. "
+             "Off: `audit.sink = \"off\"`.", "",
              "| statement | protocol | clients | audit off stmts/s | audit on stmts/s | on / off |",
              "|---|---|---|---|---|---|"]
     for (workload, protocol, clients), arms in results.items():

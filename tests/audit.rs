@@ -75,6 +75,9 @@ async fn simple_protocol_outcomes_and_multi_statement_messages() {
     let refused = "CREATE TABLE sales.x (a int)";
     let e = client.simple_query(refused).await.unwrap_err();
     assert_eq!(sqlstate(&e), "42501");
+    // AD-06: text that would break a naive log line stays inside one record.
+    let tricky = "SELECT 'x\"}\n{\"event\":\"login\"} \u{1b}[31m' AS forged";
+    client.simple_query(tricky).await.unwrap();
     let message = "SET application_name = 'audit-test'; SELECT 1 AS one; SELECT 1/0; SELECT 2";
     let e = client.simple_query(message).await.unwrap_err();
     assert_eq!(sqlstate(&e), "22012");
@@ -121,6 +124,7 @@ async fn simple_protocol_outcomes_and_multi_statement_messages() {
     assert!(decision[0]["seq"].as_u64() < read["seq"].as_u64());
     assert_eq!(decision[0]["tables"], read["tables"]);
 
+    assert_eq!(terminal(&all, tricky)["outcome"]["status"], "ok");
     let hidden_record = terminal(&all, hidden);
     assert_eq!(hidden_record["outcome"]["status"], "error");
     assert_eq!(hidden_record["outcome"]["sqlstate"], "42703");
@@ -475,4 +479,87 @@ async fn row_count(client: &tokio_postgres::Client, sql: &str) -> String {
     rows(&client.simple_query(sql).await.unwrap())
         .len()
         .to_string()
+}
+
+/// A gateway killed while a statement runs (AD-03): the decision is on record without a terminal
+/// record; the next start marks the statement incomplete and continues the chain.
+#[tokio::test]
+async fn a_statement_cut_off_by_a_crash_is_marked_incomplete_at_the_next_start() {
+    let lake = common::test_lake();
+    let audit = fresh_audit_dir();
+    let config = audit.with_extension("toml");
+    let zone = audit.with_extension("zone");
+    std::fs::write(
+        &config,
+        format!("[audit]\ndir = {:?}\nlake_location = {:?}\n", audit, zone),
+    )
+    .unwrap();
+    let serve = |port: u16| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lakegate"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--lake-root",
+            ])
+            .arg(&lake)
+            .arg("--config")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let port = free_port();
+    let mut first = serve(port);
+    let gateway = TestGateway {
+        addr: ([127, 0, 0, 1], port).into(),
+        lake_root: lake.clone(),
+        audit_dir: audit.clone(),
+    };
+    wait_for_port(port).await;
+    let client = connect_to(&gateway, "admin").await;
+    let slow = "SELECT count(*) FROM sales.orders a, sales.orders b WHERE a.amount + b.amount < 0";
+    let running = tokio::spawn(async move { client.simple_query(slow).await });
+    common::wait_until(Duration::from_secs(20), || async {
+        !for_text(&records(&audit), "statement.decision", slow).is_empty()
+    })
+    .await;
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(
+        running.await.unwrap().is_err(),
+        "the client saw the connection end"
+    );
+
+    let mut second = serve(port);
+    wait_for_port(port).await;
+    let all = records(&audit);
+    second.kill().unwrap();
+    let decision = for_text(&all, "statement.decision", slow)[0];
+    let incomplete: Vec<&Value> = all
+        .iter()
+        .filter(|r| r["event"] == "statement.incomplete" && r["query_id"] == decision["query_id"])
+        .collect();
+    assert_eq!(incomplete.len(), 1, "{all:#?}");
+    let (status, out) = verify_cli(&segments(&audit));
+    assert!(status, "{out}");
+    assert!(out.contains("ended without its close record"), "{out}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_for_port(port: u16) {
+    common::wait_until(Duration::from_secs(60), || async move {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+    })
+    .await;
 }

@@ -85,7 +85,8 @@ impl Chain {
 
     /// Checks one line (without its newline) against its own hash and reads its chain fields.
     pub fn open(&self, line: &str) -> Result<Sealed, LineError> {
-        if line.len() < HASH_SUFFIX_LEN + 2 || !line.ends_with("\"}") {
+        let at = line.len().saturating_sub(HASH_SUFFIX_LEN);
+        if at < 2 || !line.ends_with("\"}") || !line.is_char_boundary(at) {
             return Err(LineError::Malformed);
         }
         let (content, suffix) = line.split_at(line.len() - HASH_SUFFIX_LEN);

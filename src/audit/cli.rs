@@ -12,6 +12,7 @@ pub fn verify_command(
     dir: Option<PathBuf>,
     key_file: Option<PathBuf>,
 ) -> Result<ExitCode, String> {
+    let from_start = files.is_empty();
     let files = match files.is_empty() {
         false => files.to_vec(),
         true => {
@@ -39,7 +40,7 @@ pub fn verify_command(
             std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
         })
         .transpose()?;
-    match verify(&files, key.as_deref()) {
+    match verify(&files, key.as_deref(), from_start) {
         Ok(report) => {
             println!(
                 "ok: {} records in {} segments, records {} to {}, chain intact",

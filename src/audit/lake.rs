@@ -86,10 +86,17 @@ impl Shipper {
     pub async fn ship_closed(&self) -> Result<(), String> {
         let mut files = segment_files(&self.dir).map_err(|e| e.to_string())?;
         files.pop();
+        // One segment that cannot be shipped does not hold back the others.
+        let mut problems = Vec::new();
         for file in files {
-            self.ship(&file).await?;
+            if let Err(e) = self.ship(&file).await {
+                problems.push(e);
+            }
         }
-        Ok(())
+        match problems.is_empty() {
+            true => Ok(()),
+            false => Err(problems.join("; ")),
+        }
     }
 
     async fn ship(&self, segment: &Path) -> Result<(), String> {
@@ -158,9 +165,9 @@ type Rows = Vec<serde_json::Value>;
 fn read_segment(path: &Path) -> std::io::Result<(Rows, Rows)> {
     let segment = file_name(path);
     let (mut queries, mut logins) = (Vec::new(), Vec::new());
-    for line in std::io::BufReader::new(std::fs::File::open(path)?).lines() {
+    for line in std::io::BufReader::new(std::fs::File::open(path)?).split(b'\n') {
         let line = line?;
-        let Ok(sealed) = serde_json::from_str::<super::rows::SealedRecord>(&line) else {
+        let Ok(sealed) = serde_json::from_slice::<super::rows::SealedRecord>(&line) else {
             tracing::warn!(%segment, "an audit line does not parse; run `lakegate audit verify`");
             continue;
         };

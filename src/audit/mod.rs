@@ -19,13 +19,16 @@ mod text;
 pub mod verify;
 mod writer;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
 pub use record::{Actor, Event, Outcome, Record};
 pub use settings::{AuditSettings, AuditSink, OnFailure};
-pub use statement::{StatementAudit, StatementSource};
+pub use statement::{PendingDecision, StatementAudit, StatementSource};
 use writer::{Entry, Output, Writer};
 
 /// The text of each of a message's `count` statements: their own text when the message splits
@@ -41,6 +44,32 @@ pub fn statement_texts(message: &str, count: usize) -> Vec<String> {
 impl crate::catalog::fresh::BeforeRead for AuditLog {
     async fn before_read(&self) -> Result<(), String> {
         self.publish().await
+    }
+}
+
+/// A queued record on its way to disk.
+#[derive(Debug)]
+pub struct Durability {
+    /// `None` when it could not be queued.
+    written: Option<oneshot::Receiver<bool>>,
+    on_failure: OnFailure,
+    off: bool,
+}
+
+impl Durability {
+    /// Resolves when the record is written and synced (or the log is off or fails open).
+    pub async fn wait(self) -> Result<(), AuditUnavailable> {
+        if self.off {
+            return Ok(());
+        }
+        let durable = match self.written {
+            Some(written) => written.await.unwrap_or(false),
+            None => false,
+        };
+        match (durable, self.on_failure) {
+            (true, _) | (false, OnFailure::Continue) => Ok(()),
+            (false, OnFailure::Fail) => Err(AuditUnavailable),
+        }
     }
 }
 
@@ -154,25 +183,39 @@ impl AuditLog {
     /// Queues a record (waiting while the queue is full); with `durable`, also waits until it
     /// is written and synced. Fails only when the record is lost and the log fails closed.
     pub async fn write(&self, record: &Record, durable: bool) -> Result<(), AuditUnavailable> {
+        match durable {
+            true => self.queue_durable(record).await.wait().await,
+            false => self.queue(record, None).await,
+        }
+    }
+
+    /// Queues a record that must be durable; the handle resolves once it is. The caller may
+    /// work meanwhile, but must not release anything before the handle says so.
+    pub async fn queue_durable(&self, record: &Record) -> Durability {
+        let (ack, written) = oneshot::channel();
+        let queued = self.queue(record, Some(ack)).await.is_ok();
+        Durability {
+            written: (self.queue.is_some() && queued).then_some(written),
+            on_failure: self.on_failure,
+            off: self.queue.is_none(),
+        }
+    }
+
+    async fn queue(
+        &self,
+        record: &Record,
+        ack: Option<oneshot::Sender<bool>>,
+    ) -> Result<(), AuditUnavailable> {
         let Some(queue) = &self.queue else {
             return Ok(());
         };
-        let (ack, written) = match durable {
-            true => {
-                let (tx, rx) = oneshot::channel();
-                (Some(tx), Some(rx))
-            }
-            false => (None, None),
-        };
         let body = record.to_body();
-        let sent = queue.send(Entry::Record { body, ack }).await.is_ok();
-        let durable = match written {
-            Some(written) => sent && written.await.unwrap_or(false),
-            None => sent,
-        };
-        match (durable, self.on_failure) {
-            (true, _) | (false, OnFailure::Continue) => Ok(()),
-            (false, OnFailure::Fail) => Err(AuditUnavailable),
+        match (
+            queue.send(Entry::Record { body, ack }).await,
+            self.on_failure,
+        ) {
+            (Ok(()), _) | (Err(_), OnFailure::Continue) => Ok(()),
+            (Err(_), OnFailure::Fail) => Err(AuditUnavailable),
         }
     }
 

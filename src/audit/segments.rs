@@ -103,16 +103,22 @@ impl SegmentDir {
             ));
         }
         let files = segment_files(dir).map_err(|e| problem("cannot list it", e))?;
-        let resumed = match files.last() {
-            Some(last) => resume(last).map_err(|e| problem("cannot read its last segment", e))?,
-            None => Resumed {
-                head: ChainHead::genesis(),
-                last_segment: None,
-                closed: true,
-                cut_bytes: 0,
-                incomplete: Vec::new(),
-            },
-        };
+        let mut resumed = None;
+        // The newest segment with a whole record: a file left without one (a crash right
+        // after it was created) holds nothing to continue from.
+        for file in files.iter().rev() {
+            resumed = resume(file).map_err(|e| problem("cannot read its last segment", e))?;
+            if resumed.is_some() {
+                break;
+            }
+        }
+        let resumed = resumed.unwrap_or(Resumed {
+            head: ChainHead::genesis(),
+            last_segment: None,
+            closed: true,
+            cut_bytes: 0,
+            incomplete: Vec::new(),
+        });
         let segments = Self {
             dir: dir.to_owned(),
             _lock: lock,
@@ -213,6 +219,15 @@ impl SegmentDir {
     pub fn finish(&mut self) -> Option<PathBuf> {
         self.current.take().map(|s| s.path)
     }
+
+    /// Removes a segment that never got its opening record (so nothing sorts after the chain's
+    /// real end, and nothing empty is shipped).
+    pub fn discard(&mut self) {
+        if let Some(segment) = self.current.take() {
+            let _ = std::fs::remove_file(&segment.path);
+            let _ = File::open(&self.dir).and_then(|d| d.sync_all());
+        }
+    }
 }
 
 /// An exclusive lock on the whole file, held until the file is closed (the process ends).
@@ -233,24 +248,24 @@ struct Fields {
 
 /// Reads the last segment: the chain head, whether it was closed, decisions left open, and a
 /// torn last record (cut off, so the chain continues from the last whole record).
-fn resume(path: &Path) -> io::Result<Resumed> {
+fn resume(path: &Path) -> io::Result<Option<Resumed>> {
     let mut reader = BufReader::new(File::open(path)?);
     let (mut whole_lines_len, mut offset) = (0u64, 0u64);
     let mut head = None;
     let mut last_event = None;
     let mut open: Vec<String> = Vec::new();
-    let mut line = String::new();
+    // Bytes, not text: a torn write can end inside a character.
+    let mut line = Vec::new();
     loop {
         line.clear();
-        let read = reader.read_line(&mut line)?;
-        if read == 0 || !line.ends_with('\n') {
-            offset += read as u64;
+        let read = reader.read_until(b'\n', &mut line)?;
+        offset += read as u64;
+        if read == 0 || line.last() != Some(&b'\n') {
             break;
         }
-        offset += read as u64;
         whole_lines_len = offset;
         // A line that does not parse is left for `audit verify` to report.
-        let Ok(fields) = serde_json::from_str::<Fields>(line.trim_end()) else {
+        let Ok(fields) = serde_json::from_slice::<Fields>(&line) else {
             continue;
         };
         match (fields.event, fields.query_id) {
@@ -271,11 +286,11 @@ fn resume(path: &Path) -> io::Result<Resumed> {
         file.set_len(whole_lines_len)?;
         file.sync_all()?;
     }
-    Ok(Resumed {
-        head: head.unwrap_or_else(ChainHead::genesis),
+    Ok(head.map(|head| Resumed {
+        head,
         last_segment: Some(file_name(path)),
         closed: last_event == Some(Event::SegmentClose),
         cut_bytes,
         incomplete: open,
-    })
+    }))
 }

@@ -19,6 +19,8 @@ pub struct StatementSource {
     pub protocol: &'static str,
     /// The prepared statement (extended protocol); `Some("")` is the unnamed one.
     pub prepared: Option<String>,
+    /// It did not parse (or plan): its literals are not recorded, whatever they were.
+    pub unparsed: bool,
 }
 
 pub struct StatementAudit {
@@ -31,7 +33,10 @@ pub struct StatementAudit {
     finished: bool,
     /// The client asked for the result (its stream was polled).
     streaming: bool,
+    /// Rows sent so far.
     rows: u64,
+    /// Its literals were replaced: error messages (which may quote them) are not recorded.
+    redacted: bool,
 }
 
 impl StatementAudit {
@@ -40,7 +45,14 @@ impl StatementAudit {
         record.query_id = Some(crate::session::query_id::new_id());
         record.actor = Some(actor);
         record.started_at = Some(record.time.clone());
-        record.statement = log.is_on().then(|| statement_info(log, source));
+        let (statement, redacted) = match log.is_on() {
+            true => {
+                let (info, redacted) = statement_info(log, source);
+                (Some(info), redacted)
+            }
+            false => (None, false),
+        };
+        record.statement = statement;
         Self {
             log: Arc::clone(log),
             record,
@@ -49,6 +61,7 @@ impl StatementAudit {
             finished: false,
             streaming: false,
             rows: 0,
+            redacted,
         }
     }
 
@@ -63,6 +76,7 @@ impl StatementAudit {
             finished: false,
             streaming: false,
             rows: 0,
+            redacted: self.redacted,
         }
     }
 
@@ -93,20 +107,26 @@ impl StatementAudit {
         self.record.tables = tables_read(scans, reads);
     }
 
-    /// Writes the decision record and waits until it is durable: nothing runs or is sent
-    /// before (D9).
+    /// Writes the decision record and waits until it is durable: for statements that act
+    /// (SET, PREPARE …), nothing happens before (D9).
     pub async fn decide(&mut self) -> Result<(), LakegateError> {
+        let pending = self.queue_decision().await;
+        pending.wait().await
+    }
+
+    /// Queues the decision record; the returned handle must resolve before any row is sent
+    /// (results wait for it in [`crate::session`]'s audited stream, so the sync overlaps with
+    /// computing the first batch).
+    pub async fn queue_decision(&mut self) -> PendingDecision {
         let mut decision = self.record.clone();
         decision.event = Event::Decision;
         decision.time = super::record::now_rfc3339();
-        self.log
-            .write(&decision, true)
-            .await
-            .map_err(|_| LakegateError::AuditUnavailable {
-                query_id: self.query_id().to_owned(),
-            })?;
+        let durability = self.log.queue_durable(&decision).await;
         self.decided = true;
-        Ok(())
+        PendingDecision {
+            durability,
+            query_id: self.query_id().to_owned(),
+        }
     }
 
     /// The terminal record, unless the statement was handed to its result stream; waits only
@@ -115,13 +135,17 @@ impl StatementAudit {
         if self.finished {
             return;
         }
-        let rows = (self.rows > 0 || outcome.is_ok() && self.decided).then_some(self.rows);
+        // Rows are counted for results that stream; commands answered in place report none.
+        let rows = self.streaming.then_some(self.rows);
         let record = self.terminal(outcome_of(outcome), rows, false);
         self.finished = true;
         let _ = self.log.write(&record, false).await;
     }
 
-    fn terminal(&mut self, outcome: Outcome, rows: Option<u64>, partial: bool) -> Record {
+    fn terminal(&mut self, mut outcome: Outcome, rows: Option<u64>, partial: bool) -> Record {
+        if self.redacted {
+            outcome.message = None;
+        }
         let mut record = self.record.clone();
         record.event = Event::Statement;
         record.time = rfc3339(SystemTime::now());
@@ -136,6 +160,24 @@ impl StatementAudit {
 
 /// A statement dropped before its terminal record: stopped before it ran (cancel request,
 /// client gone), or a result that was not read to its end (portal closed, client gone).
+/// A decision record on its way to disk.
+#[derive(Debug)]
+pub struct PendingDecision {
+    durability: super::Durability,
+    query_id: String,
+}
+
+impl PendingDecision {
+    pub async fn wait(self) -> Result<(), LakegateError> {
+        self.durability
+            .wait()
+            .await
+            .map_err(|_| LakegateError::AuditUnavailable {
+                query_id: self.query_id,
+            })
+    }
+}
+
 impl Drop for StatementAudit {
     fn drop(&mut self) {
         if self.finished {
@@ -170,13 +212,15 @@ impl Drop for StatementAudit {
     }
 }
 
-fn statement_info(log: &AuditLog, source: StatementSource) -> StatementInfo {
-    let mut text = match log.redact_literals || text::may_carry_secret(&source.text) {
+/// The statement as recorded, and whether its literals were replaced.
+fn statement_info(log: &AuditLog, source: StatementSource) -> (StatementInfo, bool) {
+    let redact = log.redact_literals || source.unparsed || text::may_carry_secret(&source.text);
+    let mut text = match redact {
         true => text::redact_literals(&source.text),
         false => source.text,
     };
     let truncated_bytes = text::truncate(&mut text, log.max_statement_bytes);
-    StatementInfo {
+    let info = StatementInfo {
         hash: super::chain::sha256_hex(&text),
         text,
         class: "UNKNOWN".into(),
@@ -184,7 +228,8 @@ fn statement_info(log: &AuditLog, source: StatementSource) -> StatementInfo {
         protocol: source.protocol.into(),
         prepared: source.prepared,
         truncated_bytes,
-    }
+    };
+    (info, redact)
 }
 
 /// ok, denied (privileges and authentication), canceled (cancel and timeouts) or error.

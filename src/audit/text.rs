@@ -80,13 +80,20 @@ fn is_literal(token: &Token) -> bool {
     )
 }
 
-/// Whether a statement can carry a password (CREATE/ALTER ROLE … PASSWORD, psql's \password):
-/// its literals are never recorded.
+/// Whether a statement can carry a secret: a password (CREATE/ALTER ROLE … PASSWORD, psql's
+/// \password), or storage credentials (OPTIONS of external tables and COPY, keys named like
+/// secrets). Its literals are never recorded.
 pub fn may_carry_secret(sql: &str) -> bool {
+    const SECRET_WORDS: [&str; 5] = ["password", "secret", "token", "credential", "access_key"];
     tokens(sql).is_none_or(|tokens| {
-        tokens
-            .iter()
-            .any(|t| matches!(&t.token, Token::Word(w) if w.keyword == Keyword::PASSWORD))
+        tokens.iter().any(|t| match &t.token {
+            Token::Word(w) => matches!(w.keyword, Keyword::PASSWORD | Keyword::OPTIONS),
+            Token::SingleQuotedString(s) => {
+                let s = s.to_ascii_lowercase();
+                SECRET_WORDS.iter().any(|w| s.contains(w))
+            }
+            _ => false,
+        })
     })
 }
 
@@ -170,7 +177,10 @@ mod tests {
             "SELECT $1, $2"
         );
         assert!(may_carry_secret("ALTER USER bob PASSWORD 'hunter2'"));
-        assert!(!may_carry_secret("SELECT 'password'"));
+        assert!(may_carry_secret(
+            "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION 's3://b/' OPTIONS ('aws.secret_access_key' 'x')"
+        ));
+        assert!(!may_carry_secret("SELECT 'hello' AS greeting"));
     }
 
     #[test]

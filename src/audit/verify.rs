@@ -35,6 +35,7 @@ impl std::fmt::Display for Broken {
 }
 
 struct Walk {
+    from_start: bool,
     chain: Chain,
     report: Report,
     /// Sequence number and hash of the last record seen.
@@ -44,9 +45,12 @@ struct Walk {
     previous_name: Option<String>,
 }
 
-/// Verifies `files` as one chain, in the order given.
-pub fn verify(files: &[PathBuf], key: Option<&[u8]>) -> Result<Report, Broken> {
+/// Verifies `files` as one chain, in the order given. With `from_start` (a whole audit
+/// directory) the chain must begin at its first record: nothing prunes segments, so a directory
+/// that starts later has lost its oldest ones.
+pub fn verify(files: &[PathBuf], key: Option<&[u8]>, from_start: bool) -> Result<Report, Broken> {
     let mut walk = Walk {
+        from_start,
         chain: Chain::new(key),
         report: Report::default(),
         last: None,
@@ -147,6 +151,12 @@ impl Walk {
         match &self.last {
             None if sealed.seq == 1 && sealed.prev != GENESIS => {
                 return Err("the first record does not start the chain".into())
+            }
+            None if sealed.seq != 1 && self.from_start => {
+                return Err(format!(
+                    "the chain starts at record {}: the segments before it are missing",
+                    sealed.seq
+                ))
             }
             None if sealed.seq != 1 => self.report.notes.push(format!(
                 "the chain is checked from record {} on (earlier segments were not given)",

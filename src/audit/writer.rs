@@ -16,6 +16,10 @@ use super::segments::{file_name, ChainHead, Resumed, SegmentDir};
 /// Records written with one sync at most.
 const MAX_BATCH: usize = 4096;
 
+/// Records kept for writing once a failing sink recovers; beyond this the oldest are lost (and
+/// counted in the `audit.recovered` record).
+const MAX_RETRY: usize = 100_000;
+
 pub enum Entry {
     /// A record body; `ack` learns whether it is durable.
     Record {
@@ -49,6 +53,8 @@ pub struct Writer {
     closed: Option<mpsc::UnboundedSender<PathBuf>>,
     /// The last segment was given up after a failure; the next one says so.
     lost_segment: bool,
+    /// Records nobody waited for that a failed write did not take.
+    retry: Vec<String>,
 }
 
 impl Writer {
@@ -72,6 +78,7 @@ impl Writer {
             resumed,
             closed,
             lost_segment: false,
+            retry: Vec::new(),
         }
     }
 
@@ -103,43 +110,50 @@ impl Writer {
         }
         if let Output::Files(dir) = &mut self.output {
             if dir.current_name().is_some() {
-                let _ = self.close_segment("shutdown");
+                self.close_segment("shutdown");
             }
         }
     }
 
-    /// Writes a batch and acknowledges each record: durable or not.
+    /// Writes a batch and acknowledges each record: durable or not. Records nobody waits for
+    /// (terminal records, refused logins) are kept and written first once the sink recovers;
+    /// records whose statement waits fail back to it (the statement does not run).
     fn write(&mut self, batch: Vec<(String, Option<oneshot::Sender<bool>>)>) {
-        if batch.is_empty() {
+        if batch.is_empty() && self.retry.is_empty() {
             return;
         }
-        let mut bodies: Vec<String> = Vec::with_capacity(batch.len() + 1);
-        if self.lost > 0 {
-            let since = self.failing_since.map(rfc3339).unwrap_or_default();
+        let mut bodies: Vec<String> = Vec::with_capacity(self.retry.len() + batch.len() + 1);
+        if let Some(since) = self.failing_since.map(rfc3339) {
             let recovered = Record::new(Event::Recovered)
                 .detail("lost_records", self.lost)
                 .detail("failing_since", since);
             bodies.push(recovered.to_body());
         }
-        let written = self.ready().and_then(|()| {
-            let mut all = bodies;
-            all.extend(batch.iter().map(|(body, _)| body.clone()));
-            self.append(&all)
-        });
-        let durable = match written {
+        bodies.extend(self.retry.iter().cloned());
+        bodies.extend(batch.iter().map(|(body, _)| body.clone()));
+        match self.ready().and_then(|()| self.append(&bodies)) {
             Ok(()) => {
                 self.lost = 0;
                 self.failing_since = None;
-                true
+                self.retry.clear();
+                for ack in batch.into_iter().filter_map(|(_, ack)| ack) {
+                    let _ = ack.send(true);
+                }
             }
             Err(e) => {
-                self.failed(batch.len() as u64, &e);
-                false
-            }
-        };
-        for (_, ack) in batch {
-            if let Some(ack) = ack {
-                let _ = ack.send(durable);
+                let mut refused = 0;
+                for (body, ack) in batch {
+                    match ack {
+                        Some(ack) => {
+                            refused += 1;
+                            let _ = ack.send(false);
+                        }
+                        None => self.retry.push(body),
+                    }
+                }
+                let overflow = self.retry.len().saturating_sub(MAX_RETRY);
+                self.retry.drain(..overflow);
+                self.failed(refused + overflow as u64, &e);
             }
         }
     }
@@ -197,9 +211,13 @@ impl Writer {
     }
 
     fn rotate(&mut self, reason: &'static str) -> std::io::Result<()> {
-        let previous = match reason {
-            "start" | "replaced" | "recovery" => self.drop_segment(),
-            _ => self.close_segment(reason),
+        let (previous, reason) = match reason {
+            "start" | "replaced" | "recovery" => (self.drop_segment(), reason),
+            _ => match self.close_segment(reason) {
+                (previous, true) => (previous, reason),
+                // Without its close record, the next segment must say why (for `verify`).
+                (previous, false) => (previous, "recovery"),
+            },
         };
         let Output::Files(dir) = &mut self.output else {
             return Ok(());
@@ -213,15 +231,18 @@ impl Writer {
         if let Some(previous) = previous {
             opening = opening.detail("previous_segment", previous);
         }
-        if let Some(resumed) = self.resumed.take() {
+        if let Some(resumed) = &self.resumed {
             opening = opening
                 .detail("previous_run_closed", resumed.closed)
                 .detail("cut_torn_bytes", resumed.cut_bytes);
         }
         if let Err(e) = self.append(&[opening.to_body()]) {
-            self.drop_segment();
+            if let Output::Files(dir) = &mut self.output {
+                dir.discard();
+            }
             return Err(e);
         }
+        self.resumed = None;
         if let Output::Files(dir) = &self.output {
             self.opening_len = dir.current_len();
         }
@@ -229,13 +250,18 @@ impl Writer {
         Ok(())
     }
 
-    /// Ends the current segment with a close record; returns its name.
-    fn close_segment(&mut self, reason: &str) -> Option<String> {
+    /// Ends the current segment with a close record; returns its name and whether the close
+    /// record was written.
+    fn close_segment(&mut self, reason: &str) -> (Option<String>, bool) {
         let close = Record::new(Event::SegmentClose).detail("reason", reason);
-        if let Err(e) = self.append(&[close.to_body()]) {
-            tracing::warn!(error = %e, "audit segment could not be closed cleanly");
-        }
-        self.drop_segment()
+        let closed = match self.append(&[close.to_body()]) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "audit segment could not be closed cleanly");
+                false
+            }
+        };
+        (self.drop_segment(), closed)
     }
 
     /// Stops using the current segment (without a close record); returns its name.

@@ -177,8 +177,16 @@ mod tests {
         let users = Users::demo().unwrap();
         assert_eq!(
             users.names(),
-            ["admin", "analyst", "dbt", "emea_analyst", "marketing"]
+            [
+                "admin",
+                "analyst",
+                "auditor",
+                "dbt",
+                "emea_analyst",
+                "marketing"
+            ]
         );
+        assert_eq!(users.principal("auditor").unwrap().groups, ["auditors"]);
         assert!(users.principal("admin").unwrap().superuser);
         assert!(!users.principal("analyst").unwrap().superuser);
         assert!(users.get("analyst").unwrap().verifier.is_some());

@@ -23,15 +23,17 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
 use super::handlers::ConnectionFacts;
 use super::Gateway;
-use crate::audit::{Actor, Event, Outcome, Record};
 use crate::auth::rules::Connecting;
 use crate::auth::scram::{ChannelBinding, ScramExchange, ScramVerifier};
 use crate::auth::{AuthMethod, Principal, User};
 use crate::catalog::DATABASE_NAME;
 use crate::session::Session;
 
+mod audit;
 mod credentials;
 mod oauth;
+
+use audit::Refusal;
 
 /// Where a connection is in its authentication.
 #[derive(Debug, Default)]
@@ -69,13 +71,8 @@ pub struct LakeStartupHandler {
     session_id: String,
     /// Why the login was refused (the client is told less), for the audit record.
     refusal: Mutex<Option<Refusal>>,
-}
-
-#[derive(Debug, Clone)]
-struct Refusal {
-    user: String,
-    method: &'static str,
-    reason: String,
+    /// The successful login is on record.
+    login_recorded: std::sync::atomic::AtomicBool,
 }
 
 impl LakeStartupHandler {
@@ -86,56 +83,8 @@ impl LakeStartupHandler {
             state: Mutex::default(),
             session_id: crate::session::query_id::new_id(),
             refusal: Mutex::default(),
+            login_recorded: Default::default(),
         }
-    }
-
-    fn note_refusal(&self, user: &str, method: &'static str, reason: &str) {
-        *self.refusal.lock().expect("refusal") = Some(Refusal {
-            user: user.to_owned(),
-            method,
-            reason: reason.to_owned(),
-        });
-    }
-
-    /// Who is signing in, as audit records say it.
-    fn actor<C: ClientInfo>(&self, client: &C, user: &str, method: &str) -> Actor {
-        let application_name = client.metadata().get("application_name").cloned();
-        Actor {
-            session_id: self.session_id.clone(),
-            user: user.to_owned(),
-            auth_method: method.to_owned(),
-            client_addr: self.facts.peer.to_string(),
-            tls: self.facts.tls.is_some(),
-            application_name: application_name.unwrap_or_default(),
-            database: DATABASE_NAME.to_owned(),
-            ..Actor::default()
-        }
-    }
-
-    /// The record of a refused login (AD-09: it holds the real reason).
-    async fn audit_refusal<C: ClientInfo>(&self, client: &C, error: &PgWireError) {
-        let refusal = self.refusal.lock().expect("refusal").take();
-        let user = refusal.as_ref().map(|r| r.user.clone()).unwrap_or_else(|| {
-            client
-                .metadata()
-                .get(METADATA_USER)
-                .cloned()
-                .unwrap_or_default()
-        });
-        let method = refusal.as_ref().map_or("", |r| r.method);
-        let (code, message) = match error {
-            PgWireError::UserError(info) => (info.code.clone(), info.message.clone()),
-            other => ("08P01".to_owned(), other.to_string()),
-        };
-        let mut record = Record::new(Event::Login);
-        record.actor = Some(self.actor(client, &user, method));
-        record.outcome = Some(Outcome {
-            status: "denied".into(),
-            sqlstate: Some(code),
-            reason: Some(refusal.map_or(message.clone(), |r| r.reason)),
-            message: Some(message),
-        });
-        let _ = self.gateway.audit.write(&record, false).await;
     }
 
     fn take_state(&self) -> AuthState {
@@ -315,23 +264,7 @@ impl LakeStartupHandler {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let user = principal.user.clone();
-        let mut actor = self.actor(&*client, &user, method);
-        actor.groups = principal.groups.clone();
-        actor.superuser = principal.superuser;
-        let mut login = Record::new(Event::Login);
-        login.actor = Some(actor.clone());
-        login.outcome = Some(Outcome {
-            status: "ok".into(),
-            ..Outcome::default()
-        });
-        // D9 for sessions: no session starts without its login on record.
-        if self.gateway.audit.write(&login, true).await.is_err() {
-            self.note_refusal(&user, "", "the audit log cannot be written");
-            return Err(fatal(
-                "58030",
-                "the audit log cannot be written, so no session can start; try again once an operator has fixed it",
-            ));
-        }
+        let actor = self.audit_login(&*client, &principal, method).await?;
         let session = Arc::new(
             Session::new(&self.gateway, principal, actor, &startup).map_err(|e| e.into_pgwire())?,
         );

@@ -158,11 +158,19 @@ impl Session {
             _ => planned,
         };
         let fields = Arc::new(self.fields(&planned, format)?);
-        let stream = tokio::select! {
-            stream = frame.execute_stream() => stream
+        let task = Arc::new(frame.task_ctx());
+        let physical = tokio::select! {
+            physical = frame.create_physical_plan() => physical
                 .map_err(|e| name_unreadable_table(e.into(), &report.scans()))?,
             _ = guard.cancel.cancelled() => return Err(LakegateError::Canceled),
         };
+        // D9: what the statement may read goes on record now; its first row waits until the
+        // record is durable, while the sync overlaps with computing that row.
+        let scans = report.scans();
+        audit.set_reads(&scans, &report.policy_reads());
+        let decision = audit.queue_decision().await;
+        let stream = datafusion::physical_plan::execute_stream(physical, task)
+            .map_err(|e| name_unreadable_table(e.into(), &scans))?;
         let stream = match &planned.plan {
             LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) => {
                 super::explain::with_scan_report(stream, &report, &self.view.load().access)?
@@ -170,13 +178,9 @@ impl Session {
             _ => stream,
         };
         let text_timestamps = self.text_timestamps(&planned, format, copy);
-        let scans = report.scans();
-        // D9: what the statement may read is on record before its first row.
-        audit.set_reads(&scans, &report.policy_reads());
-        audit.decide().await?;
         let batches = guarded_batches(stream, planned.wire_schema, guard, text_timestamps)
             .map_err(move |e| name_unreadable_table(e, &scans));
-        let batches = audited(batches, audit.handoff());
+        let batches = audited(batches, audit.handoff(), decision);
         if let Some(copy) = copy {
             return Ok(Response::CopyOut(super::copy::copy_response(
                 batches, fields, copy,

@@ -81,11 +81,16 @@ impl SimpleQueryHandler for QueryHandler {
             text,
             protocol: "simple",
             prepared: None,
+            unparsed: false,
         };
         let commands = match statement::parse(query) {
             Ok(commands) => commands,
             Err(e) => {
-                let error = session.audit_failure(source(query.to_owned()), e).await;
+                let unparsed = StatementSource {
+                    unparsed: true,
+                    ..source(query.to_owned())
+                };
+                let error = session.audit_failure(unparsed, e).await;
                 return Err(error.into_pgwire());
             }
         };
@@ -170,6 +175,7 @@ impl ExtendedQueryHandler for QueryHandler {
             text: prepared.sql.clone(),
             protocol: "extended",
             prepared: Some(portal.statement.id.clone()),
+            unparsed: false,
         });
         let id = audit.query_id().to_owned();
         let status = client.transaction_status();
@@ -289,7 +295,7 @@ impl QueryParser for LakeQueryParser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         let session = session_of(client)?;
-        let (command, planned) = match parse_and_plan(&session, sql).await {
+        let (command, planned, param_types) = match parse_and_plan(&session, sql).await {
             Ok(Some(parsed)) => parsed,
             Ok(None) => return Ok(None),
             // A statement that fails at Parse never executes: its one record is written here.
@@ -298,14 +304,10 @@ impl QueryParser for LakeQueryParser {
                     text: sql.to_owned(),
                     protocol: "extended",
                     prepared: None,
+                    unparsed: statement::parse(sql).is_err(),
                 };
                 return Err(session.audit_failure(source, e).await.into_pgwire());
             }
-        };
-        let param_types = match &planned {
-            Some(planned) => parameter_types(&planned.plan)
-                .map_err(|e| LakegateError::Engine(e).into_pgwire())?,
-            None => Vec::new(),
         };
         Ok(Some(Arc::new(PreparedCommand {
             sql: sql.to_owned(),
@@ -351,11 +353,11 @@ impl QueryParser for LakeQueryParser {
     }
 }
 
+/// A parsed statement, with its plan and parameter types when it is a query.
+type Parsed = (Command, Option<PlannedQuery>, Vec<Option<DataType>>);
+
 /// One statement, with its plan when it is a query.
-async fn parse_and_plan(
-    session: &Session,
-    sql: &str,
-) -> Result<Option<(Command, Option<PlannedQuery>)>, LakegateError> {
+async fn parse_and_plan(session: &Session, sql: &str) -> Result<Option<Parsed>, LakegateError> {
     let mut commands = statement::parse(sql)?;
     let command = match commands.len() {
         0 => return Ok(None),
@@ -372,7 +374,11 @@ async fn parse_and_plan(
         } => Some(session.plan(statement).await?),
         _ => None,
     };
-    Ok(Some((command, planned)))
+    let param_types = match &planned {
+        Some(planned) => parameter_types(&planned.plan)?,
+        None => Vec::new(),
+    };
+    Ok(Some((command, planned, param_types)))
 }
 
 /// `$1 … $n` in order; a gap (a parameter the statement never uses) gets no type.

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::encode::to_wire;
 use super::timestamps::TextTimestamps;
-use crate::audit::StatementAudit;
+use crate::audit::{PendingDecision, StatementAudit};
 use crate::error::LakegateError;
 
 /// What stops a statement early.
@@ -80,18 +80,30 @@ pub fn guarded_batches(
 }
 
 /// Counts the rows a statement sends and writes its terminal record when the stream ends or
-/// fails (dropped early, the record says so: see [`StatementAudit`]'s `Drop`).
+/// fails (dropped early, the record says so: see [`StatementAudit`]'s `Drop`). Nothing passes
+/// before the statement's decision record is durable (D9): the first batch is computed, then
+/// held until the sync is done.
 pub fn audited(
     batches: impl Stream<Item = Result<RecordBatch, LakegateError>> + Send + 'static,
     audit: StatementAudit,
+    decision: PendingDecision,
 ) -> impl Stream<Item = Result<RecordBatch, LakegateError>> + Send + 'static {
-    futures::stream::unfold(Some((Box::pin(batches), audit)), |state| async move {
-        let (mut batches, mut audit) = state?;
+    let state = (Box::pin(batches), audit, Some(decision));
+    futures::stream::unfold(Some(state), |state| async move {
+        let (mut batches, mut audit, decision) = state?;
         audit.streaming();
-        match batches.next().await {
+        let next = batches.next().await;
+        let next = match decision.map(PendingDecision::wait) {
+            Some(wait) => match wait.await {
+                Ok(()) => next,
+                Err(unavailable) => Some(Err(unavailable)),
+            },
+            None => next,
+        };
+        match next {
             Some(Ok(batch)) => {
                 audit.add_rows(batch.num_rows() as u64);
-                Some((Ok(batch), Some((batches, audit))))
+                Some((Ok(batch), Some((batches, audit, None))))
             }
             Some(Err(e)) => {
                 let id = audit.query_id().to_owned();
