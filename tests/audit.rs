@@ -536,6 +536,7 @@ async fn a_statement_cut_off_by_a_crash_is_marked_incomplete_at_the_next_start()
     wait_for_port(port).await;
     let all = records(&audit);
     second.kill().unwrap();
+    second.wait().unwrap();
     let decision = for_text(&all, "statement.decision", slow)[0];
     let incomplete: Vec<&Value> = all
         .iter()
