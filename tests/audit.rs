@@ -8,12 +8,14 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{connect_to, fresh_audit_dir, rows, sqlstate, start_gateway, TestGateway};
+use common::{
+    audit_segments, connect_to, fresh_audit_dir, rows, sqlstate, start_gateway, TestGateway,
+};
 use serde_json::Value;
 
 /// Every record of a gateway's audit directory, in chain order.
 fn records(dir: &Path) -> Vec<Value> {
-    segments(dir)
+    audit_segments(dir)
         .iter()
         .flat_map(|file| {
             std::fs::read_to_string(file)
@@ -23,16 +25,6 @@ fn records(dir: &Path) -> Vec<Value> {
                 .collect::<Vec<_>>()
         })
         .collect()
-}
-
-fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .collect();
-    files.sort();
-    files
 }
 
 /// Records of one event for statements whose text is `text`.
@@ -251,7 +243,7 @@ async fn tampering_is_detected_by_audit_verify() {
             .unwrap();
     }
     records_settle(&gateway.audit_dir).await;
-    let files = segments(&gateway.audit_dir);
+    let files = audit_segments(&gateway.audit_dir);
     assert!(files.len() >= 3, "small segments rotate: {files:?}");
     let (status, out) = verify_cli(&files);
     assert!(status && out.starts_with("ok:"), "{out}");
@@ -312,7 +304,7 @@ async fn tampering_is_detected_by_audit_verify() {
         ),
     ];
     for (what, text, expected) in cases {
-        let copy = copy_segments(&files);
+        let copy = copy_audit_segments(&files);
         std::fs::write(&copy[1], text).unwrap();
         let (status, out) = verify_cli(&copy);
         assert!(!status, "{what} must be detected: {out}");
@@ -322,7 +314,7 @@ async fn tampering_is_detected_by_audit_verify() {
             "{what} names the segment: {out}"
         );
     }
-    let mut without_middle = copy_segments(&files);
+    let mut without_middle = copy_audit_segments(&files);
     without_middle.remove(1);
     let (status, out) = verify_cli(&without_middle);
     assert!(
@@ -348,7 +340,7 @@ async fn records_settle(dir: &Path) {
     }
 }
 
-fn copy_segments(files: &[PathBuf]) -> Vec<PathBuf> {
+fn copy_audit_segments(files: &[PathBuf]) -> Vec<PathBuf> {
     let dir = fresh_audit_dir();
     std::fs::create_dir_all(&dir).unwrap();
     files
@@ -414,7 +406,7 @@ async fn an_unwritable_audit_directory_fails_statements_closed_then_recovers() {
                 && r["details"]["lost_records"].as_u64() >= Some(2)),
         "the gap is on record"
     );
-    let (status, out) = verify_cli(&segments(dir));
+    let (status, out) = verify_cli(&audit_segments(dir));
     assert!(status, "the chain continues across the failure: {out}");
 }
 
@@ -543,7 +535,7 @@ async fn a_statement_cut_off_by_a_crash_is_marked_incomplete_at_the_next_start()
         .filter(|r| r["event"] == "statement.incomplete" && r["query_id"] == decision["query_id"])
         .collect();
     assert_eq!(incomplete.len(), 1, "{all:#?}");
-    let (status, out) = verify_cli(&segments(&audit));
+    let (status, out) = verify_cli(&audit_segments(&audit));
     assert!(status, "{out}");
     assert!(out.contains("ended without its close record"), "{out}");
 }

@@ -6,20 +6,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{connect_to, rows, sqlstate, start_gateway};
-
-fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .collect();
-    files.sort();
-    files
-}
+use common::{audit_segments, connect_to, rows, sqlstate, start_gateway};
 
 fn set_file_size_limit(bytes: u64) {
     let mut limit = libc::rlimit {
@@ -44,7 +33,7 @@ async fn a_full_audit_volume_fails_statements_closed_and_leaves_no_torn_record()
     let client = connect_to(&gateway, "analyst").await;
     client.simple_query("SELECT 1").await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let segment = segments(&gateway.audit_dir).pop().unwrap();
+    let segment = audit_segments(&gateway.audit_dir).pop().unwrap();
     let size = std::fs::metadata(&segment).unwrap().len();
 
     set_file_size_limit(size + 100);
@@ -70,7 +59,7 @@ async fn a_full_audit_volume_fails_statements_closed_and_leaves_no_torn_record()
     );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_lakegate"))
         .args(["audit", "verify"])
-        .args(segments(&gateway.audit_dir))
+        .args(audit_segments(&gateway.audit_dir))
         .output()
         .unwrap();
     let report = String::from_utf8_lossy(&out.stdout);

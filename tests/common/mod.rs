@@ -92,6 +92,17 @@ pub fn fresh_audit_dir() -> PathBuf {
     dir
 }
 
+/// The segment files of an audit directory, in chain order.
+pub fn audit_segments(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    files.sort();
+    files
+}
+
 /// A tokio-postgres client of a given gateway.
 pub async fn connect_to(gateway: &TestGateway, user: &str) -> Client {
     let conn = format!(
