@@ -93,9 +93,10 @@ impl Shipper {
                 problems.push(e);
             }
         }
-        match problems.is_empty() {
-            true => Ok(()),
-            false => Err(problems.join("; ")),
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
         }
     }
 

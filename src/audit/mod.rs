@@ -50,25 +50,32 @@ impl crate::catalog::fresh::BeforeRead for AuditLog {
 /// A queued record on its way to disk.
 #[derive(Debug)]
 pub struct Durability {
-    /// `None` when it could not be queued.
-    written: Option<oneshot::Receiver<bool>>,
+    state: Pending,
     on_failure: OnFailure,
-    off: bool,
+}
+
+#[derive(Debug)]
+enum Pending {
+    /// The audit log is off.
+    Off,
+    /// The writer is gone: the record was never queued.
+    Lost,
+    /// The writer will say whether it is written and synced.
+    Queued(oneshot::Receiver<bool>),
 }
 
 impl Durability {
     /// Resolves when the record is written and synced (or the log is off or fails open).
     pub async fn wait(self) -> Result<(), AuditUnavailable> {
-        if self.off {
-            return Ok(());
-        }
-        let durable = match self.written {
-            Some(written) => written.await.unwrap_or(false),
-            None => false,
+        let durable = match self.state {
+            Pending::Off => true,
+            Pending::Lost => false,
+            Pending::Queued(written) => written.await.unwrap_or(false),
         };
-        match (durable, self.on_failure) {
-            (true, _) | (false, OnFailure::Continue) => Ok(()),
-            (false, OnFailure::Fail) => Err(AuditUnavailable),
+        if durable || self.on_failure == OnFailure::Continue {
+            Ok(())
+        } else {
+            Err(AuditUnavailable)
         }
     }
 }
@@ -183,37 +190,47 @@ impl AuditLog {
     /// Queues a record (waiting while the queue is full); with `durable`, also waits until it
     /// is written and synced. Fails only when the record is lost and the log fails closed.
     pub async fn write(&self, record: &Record, durable: bool) -> Result<(), AuditUnavailable> {
-        match durable {
-            true => self.queue_durable(record).await.wait().await,
-            false => self.queue(record, None).await,
+        if durable {
+            self.queue_durable(record).await.wait().await
+        } else {
+            self.queue(record).await
         }
     }
 
     /// Queues a record that must be durable; the handle resolves once it is. The caller may
     /// work meanwhile, but must not release anything before the handle says so.
     pub async fn queue_durable(&self, record: &Record) -> Durability {
-        let (ack, written) = oneshot::channel();
-        let queued = self.queue(record, Some(ack)).await.is_ok();
+        let state = match &self.queue {
+            None => Pending::Off,
+            Some(queue) => {
+                let (ack, written) = oneshot::channel();
+                let body = record.to_body();
+                match queue
+                    .send(Entry::Record {
+                        body,
+                        ack: Some(ack),
+                    })
+                    .await
+                {
+                    Ok(()) => Pending::Queued(written),
+                    Err(_) => Pending::Lost,
+                }
+            }
+        };
         Durability {
-            written: (self.queue.is_some() && queued).then_some(written),
+            state,
             on_failure: self.on_failure,
-            off: self.queue.is_none(),
         }
     }
 
-    async fn queue(
-        &self,
-        record: &Record,
-        ack: Option<oneshot::Sender<bool>>,
-    ) -> Result<(), AuditUnavailable> {
+    /// Queues a record nobody waits for.
+    async fn queue(&self, record: &Record) -> Result<(), AuditUnavailable> {
         let Some(queue) = &self.queue else {
             return Ok(());
         };
         let body = record.to_body();
-        match (
-            queue.send(Entry::Record { body, ack }).await,
-            self.on_failure,
-        ) {
+        let entry = Entry::Record { body, ack: None };
+        match (queue.send(entry).await, self.on_failure) {
             (Ok(()), _) | (Err(_), OnFailure::Continue) => Ok(()),
             (Err(_), OnFailure::Fail) => Err(AuditUnavailable),
         }

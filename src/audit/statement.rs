@@ -45,12 +45,11 @@ impl StatementAudit {
         record.query_id = Some(crate::session::query_id::new_id());
         record.actor = Some(actor);
         record.started_at = Some(record.time.clone());
-        let (statement, redacted) = match log.is_on() {
-            true => {
-                let (info, redacted) = statement_info(log, source);
-                (Some(info), redacted)
-            }
-            false => (None, false),
+        let (statement, redacted) = if log.is_on() {
+            let (info, redacted) = statement_info(log, source);
+            (Some(info), redacted)
+        } else {
+            (None, false)
         };
         record.statement = statement;
         Self {
@@ -215,9 +214,10 @@ impl Drop for StatementAudit {
 /// The statement as recorded, and whether its literals were replaced.
 fn statement_info(log: &AuditLog, source: StatementSource) -> (StatementInfo, bool) {
     let redact = log.redact_literals || source.unparsed || text::may_carry_secret(&source.text);
-    let mut text = match redact {
-        true => text::redact_literals(&source.text),
-        false => source.text,
+    let mut text = if redact {
+        text::redact_literals(&source.text)
+    } else {
+        source.text
     };
     let truncated_bytes = text::truncate(&mut text, log.max_statement_bytes);
     let info = StatementInfo {

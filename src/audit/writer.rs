@@ -101,10 +101,9 @@ impl Writer {
                         let _ = ack.send(self.seal());
                     }
                 }
-                next = match batch.len() < MAX_BATCH {
-                    true => queue.try_recv().ok(),
-                    false => None,
-                };
+                next = (batch.len() < MAX_BATCH)
+                    .then(|| queue.try_recv().ok())
+                    .flatten();
             }
             self.write(std::mem::take(&mut batch));
         }
