@@ -42,9 +42,51 @@ pub enum SqlState {
     SystemError,
     InternalError,
     InvalidAuthorizationSpecification,
+    InvalidCursorName,
+    DuplicateCursor,
+    ObjectNotInPrerequisiteState,
 }
 
 impl SqlState {
+    /// The state a code names: errors classified once and passed on as wire errors (a
+    /// cursor's stream) keep their class.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Some(match code {
+            "42601" => SqlState::SyntaxError,
+            "42P01" => SqlState::UndefinedTable,
+            "42703" => SqlState::UndefinedColumn,
+            "42883" => SqlState::UndefinedFunction,
+            "42704" => SqlState::UndefinedObject,
+            "42702" => SqlState::AmbiguousColumn,
+            "42701" => SqlState::DuplicateColumn,
+            "42803" => SqlState::GroupingError,
+            "42000" => SqlState::SyntaxErrorOrAccessRuleViolation,
+            "42501" => SqlState::InsufficientPrivilege,
+            "0A000" => SqlState::FeatureNotSupported,
+            "22023" => SqlState::InvalidParameterValue,
+            "22012" => SqlState::DivisionByZero,
+            "22003" => SqlState::NumericValueOutOfRange,
+            "22P02" => SqlState::InvalidTextRepresentation,
+            "22000" => SqlState::DataException,
+            "26000" => SqlState::InvalidSqlStatementName,
+            "25P02" => SqlState::InFailedSqlTransaction,
+            "25P01" => SqlState::NoActiveSqlTransaction,
+            "55P02" => SqlState::CantChangeRuntimeParam,
+            "08P01" => SqlState::ProtocolViolation,
+            "57014" => SqlState::QueryCanceled,
+            "53200" => SqlState::OutOfMemory,
+            "58030" => SqlState::IoError,
+            "58P01" => SqlState::UndefinedFile,
+            "58000" => SqlState::SystemError,
+            "XX000" => SqlState::InternalError,
+            "28000" => SqlState::InvalidAuthorizationSpecification,
+            "34000" => SqlState::InvalidCursorName,
+            "42P03" => SqlState::DuplicateCursor,
+            "55000" => SqlState::ObjectNotInPrerequisiteState,
+            _ => return None,
+        })
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             SqlState::SyntaxError => "42601",
@@ -75,6 +117,9 @@ impl SqlState {
             SqlState::SystemError => "58000",
             SqlState::InternalError => "XX000",
             SqlState::InvalidAuthorizationSpecification => "28000",
+            SqlState::InvalidCursorName => "34000",
+            SqlState::DuplicateCursor => "42P03",
+            SqlState::ObjectNotInPrerequisiteState => "55000",
         }
     }
 }
@@ -99,6 +144,14 @@ impl ClientError {
         let query_id = crate::session::query_id::current_or_new();
         tracing::error!(%query_id, sqlstate = state.code(), %detail, "{summary}");
         Self::new(state, format!("{summary} (query id {query_id})"))
+    }
+
+    /// The error an [`ErrorInfo`] made by [`Self::into_error_info`] carries.
+    pub fn from_info(info: &ErrorInfo) -> Option<Self> {
+        Some(Self::new(
+            SqlState::from_code(&info.code)?,
+            info.message.clone(),
+        ))
     }
 
     pub fn into_error_info(self) -> ErrorInfo {
@@ -139,6 +192,14 @@ pub enum LakegateError {
     Protocol(String),
     #[error("savepoints can only be used in transaction blocks")]
     NoTransaction,
+    #[error("cursor \"{0}\" does not exist")]
+    UnknownCursor(String),
+    #[error("cursor \"{0}\" already exists")]
+    DuplicateCursor(String),
+    #[error("DECLARE CURSOR can only be used in transaction blocks")]
+    CursorOutsideTransaction,
+    #[error("cursor can only scan forward")]
+    CursorForwardOnly,
     #[error("canceling statement due to user request")]
     Canceled,
     #[error("canceling statement due to statement timeout")]
@@ -176,6 +237,10 @@ impl LakegateError {
             LakegateError::Protocol(_) => shown(SqlState::ProtocolViolation),
             LakegateError::NoTransaction => shown(SqlState::NoActiveSqlTransaction),
             LakegateError::UnknownPreparedStatement(_) => shown(SqlState::InvalidSqlStatementName),
+            LakegateError::UnknownCursor(_) => shown(SqlState::InvalidCursorName),
+            LakegateError::DuplicateCursor(_) => shown(SqlState::DuplicateCursor),
+            LakegateError::CursorOutsideTransaction => shown(SqlState::NoActiveSqlTransaction),
+            LakegateError::CursorForwardOnly => shown(SqlState::ObjectNotInPrerequisiteState),
             LakegateError::Canceled | LakegateError::StatementTimeout => {
                 shown(SqlState::QueryCanceled)
             }

@@ -73,12 +73,15 @@ pub fn register_functions(ctx: &SessionContext, session: &SessionFunctionsContex
     }
     ctx.register_udf(constant_text("version", version()));
     ctx.register_udf(pg_get_userbyid());
-    ctx.register_udf(current_setting(Arc::clone(&session.settings)));
     ctx.register_udf(current_schema(
         Arc::clone(&session.settings),
         session.schemas.clone(),
     ));
     ctx.register_udf(obj_description(Arc::clone(&session.view)));
+    ctx.register_udf(super::regclass::to_regclass(
+        Arc::clone(&session.view),
+        Arc::clone(&session.settings),
+    ));
     ctx.register_udf(col_description(Arc::clone(&session.view)));
     // Definitions of objects the lake does not have (indexes, triggers, rules, functions):
     // psql's \d asks for them, and PostgreSQL returns NULL for an object without one.
@@ -124,6 +127,9 @@ pub fn register_functions(ctx: &SessionContext, session: &SessionFunctionsContex
         )));
     }
     ctx.register_udf(pg_size_pretty());
+    // After the crate's functions: those of the same name are replaced.
+    super::compat::register(ctx, &session.settings);
+    super::arrays::register(ctx);
 }
 
 /// `pg_size_pretty(bigint)` with PostgreSQL's rounding and units.
@@ -215,16 +221,6 @@ fn pg_get_userbyid() -> ScalarUDF {
     })
 }
 
-fn current_setting(settings: Arc<RwLock<Settings>>) -> ScalarUDF {
-    text_function("current_setting", vec![DataType::Utf8], move |args| {
-        let settings = settings.read().expect("settings lock");
-        settings
-            .get(args[0].as_str()?)
-            .ok()
-            .map(|(_, v)| v.to_owned())
-    })
-}
-
 /// The first schema of `search_path` that exists (PostgreSQL's definition).
 fn current_schema(settings: Arc<RwLock<Settings>>, schemas: Vec<String>) -> ScalarUDF {
     create_udf(
@@ -268,23 +264,17 @@ fn col_description(view: ViewHandle) -> ScalarUDF {
 }
 
 /// One argument value of a row, as the row-wise functions above read it.
-enum Arg<'a> {
-    Text(Option<&'a str>),
+enum Arg {
     Int(Option<i64>),
+    /// An argument these functions do not read (the catalog name of `obj_description`).
+    Other,
 }
 
-impl<'a> Arg<'a> {
-    fn as_str(&self) -> Option<&'a str> {
-        match self {
-            Arg::Text(v) => *v,
-            Arg::Int(_) => None,
-        }
-    }
-
+impl Arg {
     fn as_i64(&self) -> Option<i64> {
         match self {
             Arg::Int(v) => *v,
-            Arg::Text(_) => None,
+            Arg::Other => None,
         }
     }
 }
@@ -314,7 +304,7 @@ fn text_function(
     )
 }
 
-fn row_args(arrays: &[ArrayRef], row: usize) -> Vec<Arg<'_>> {
+fn row_args(arrays: &[ArrayRef], row: usize) -> Vec<Arg> {
     arrays
         .iter()
         .map(|a| match a.data_type() {
@@ -322,8 +312,7 @@ fn row_args(arrays: &[ArrayRef], row: usize) -> Vec<Arg<'_>> {
                 a.is_valid(row)
                     .then(|| a.as_primitive::<Int64Type>().value(row)),
             ),
-            DataType::Utf8 => Arg::Text(a.is_valid(row).then(|| a.as_string::<i32>().value(row))),
-            _ => Arg::Text(None),
+            _ => Arg::Other,
         })
         .collect()
 }

@@ -11,8 +11,15 @@
 //! `pg_attribute` and the comment functions, and column numbers have no gaps where a hidden
 //! column sits. Principals with the same access share one.
 
+mod arrays;
+mod compat;
+mod conditional;
 mod functions;
+mod json;
 mod patched;
+mod regclass;
+mod type_names;
+mod udf;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +39,8 @@ use datafusion_pg_catalog::pg_catalog::{PgCatalogSchemaProvider, PgCatalogStatic
 use crate::auth::UserStore;
 use crate::catalog::DATABASE_NAME;
 use crate::policy::{Access, TableAccess};
+pub use arrays::{EXPAND_ARRAY, OID_ARRAY, OID_LIST, VECTOR_ELEMENT};
+pub use conditional::WHEN;
 pub use functions::{register_functions, SessionFunctionsContext};
 
 pub const PG_CATALOG_SCHEMA: &str = "pg_catalog";
@@ -163,6 +172,29 @@ fn type_modifiers(access: Arc<Access>, oids: TableOids) -> patched::TypeModifier
     })
 }
 
+/// The comments of the catalog's tables and of their visible columns.
+fn comments(access: Arc<Access>, oids: TableOids) -> patched::Comments {
+    Arc::new(move || {
+        let oids = oids.read().expect("oid lock");
+        let mut comments = Vec::new();
+        for ((schema, table), oid) in oids.iter() {
+            let Some(table) = access.table(schema, table) else {
+                continue;
+            };
+            let entry = table.entry();
+            if let Some(description) = &entry.glue.description {
+                comments.push((*oid, 0, description.clone()));
+            }
+            for (index, field) in table.schema().fields().iter().enumerate() {
+                if let Some(comment) = entry.column_comments.get(field.name()) {
+                    comments.push((*oid, index as i32 + 1, comment.clone()));
+                }
+            }
+        }
+        comments
+    })
+}
+
 impl PgCatalog {
     /// The `pg_catalog` of one principal; table OIDs are read on first use
     /// ([`Self::load_table_oids`]).
@@ -174,11 +206,11 @@ impl PgCatalog {
             PgCatalogSchemaProvider::try_new(info, static_tables()?, LakeRoles { users })
                 .map_err(|e| e.to_string())?;
         let table_oids = TableOids::default();
-        let modifiers = type_modifiers(Arc::clone(&access), Arc::clone(&table_oids));
-        let schema = Arc::new(patched::PatchedPgCatalog::new(
-            Arc::new(provider),
-            modifiers,
-        ));
+        let lake = patched::LakeMetadata {
+            type_modifiers: type_modifiers(Arc::clone(&access), Arc::clone(&table_oids)),
+            comments: comments(Arc::clone(&access), Arc::clone(&table_oids)),
+        };
+        let schema = Arc::new(patched::PatchedPgCatalog::new(Arc::new(provider), lake));
         Ok(Self {
             schema,
             access,

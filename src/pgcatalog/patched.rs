@@ -2,7 +2,9 @@
 //! - `pg_attribute.atttypmod` carries the type modifier (`numeric(12,2)`, D13); the crate
 //!   always reports -1, so `\d` would show a bare `numeric`;
 //! - `pg_class` gains `reloptions` and `relacl` (always NULL here), which psql's `\d+` and `\dp`
-//!   select.
+//!   select;
+//! - `pg_description` holds the lake's table and column comments (pgjdbc's REMARKS and
+//!   SQLAlchemy's comments join it), next to the built-in objects' descriptions.
 //!
 //! The catalog tables are small, so a patched table collects the crate's rows and serves the
 //! corrected copy from memory.
@@ -11,7 +13,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{new_null_array, Array, ArrayRef, AsArray, Int32Array, RecordBatch};
+use datafusion::arrow::array::{
+    new_null_array, Array, ArrayRef, AsArray, Int32Array, RecordBatch, StringArray,
+};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Int16Type, Int32Type, Schema, SchemaRef};
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
 use datafusion::datasource::MemTable;
@@ -24,27 +29,34 @@ type Patch = Arc<dyn Fn(RecordBatch) -> Result<RecordBatch> + Send + Sync>;
 /// (table OID, attnum) → type modifier, for the columns that have one.
 pub type TypeModifiers = Arc<dyn Fn() -> HashMap<(i32, i16), i32> + Send + Sync>;
 
+/// (object OID, sub-id, comment) of the lake's tables (sub-id 0) and columns (attnum).
+pub type Comments = Arc<dyn Fn() -> Vec<(i32, i32, String)> + Send + Sync>;
+
+/// `pg_class`'s OID, the class of table and column comments in `pg_description`.
+const PG_CLASS_OID: i32 = 1259;
+
 /// The crate's `pg_catalog` schema with the patched tables swapped in.
 #[derive(Debug)]
 pub struct PatchedPgCatalog {
     inner: Arc<dyn SchemaProvider>,
-    type_modifiers: TypeModifiersDebug,
+    lake: LakeMetadata,
 }
 
-struct TypeModifiersDebug(TypeModifiers);
+/// What the patches read from the lake's catalog.
+pub struct LakeMetadata {
+    pub type_modifiers: TypeModifiers,
+    pub comments: Comments,
+}
 
-impl std::fmt::Debug for TypeModifiersDebug {
+impl std::fmt::Debug for LakeMetadata {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TypeModifiers")
+        f.write_str("LakeMetadata")
     }
 }
 
 impl PatchedPgCatalog {
-    pub fn new(inner: Arc<dyn SchemaProvider>, type_modifiers: TypeModifiers) -> Self {
-        Self {
-            inner,
-            type_modifiers: TypeModifiersDebug(type_modifiers),
-        }
+    pub fn new(inner: Arc<dyn SchemaProvider>, lake: LakeMetadata) -> Self {
+        Self { inner, lake }
     }
 }
 
@@ -60,7 +72,7 @@ impl SchemaProvider for PatchedPgCatalog {
         };
         Ok(Some(match name {
             "pg_attribute" => {
-                let modifiers = Arc::clone(&self.type_modifiers.0);
+                let modifiers = Arc::clone(&self.lake.type_modifiers);
                 PatchedTable::wrap(
                     table,
                     Arc::new(move |batch| with_type_modifiers(batch, &modifiers())),
@@ -76,6 +88,25 @@ impl SchemaProvider for PatchedPgCatalog {
                     Arc::new(move |b| append_nulls(b, &schema)),
                 )
             }
+            "pg_constraint" => {
+                let schema = with_array_columns(&table.schema(), &CONSTRAINT_KEYS);
+                PatchedTable::with_schema(
+                    table,
+                    Arc::clone(&schema),
+                    Arc::new(move |b| as_arrays(b, &schema, &CONSTRAINT_KEYS)),
+                )
+            }
+            "pg_settings" => PatchedTable::with_extra_rows(
+                table,
+                Arc::new(|schema: &SchemaRef| setting_rows(schema)),
+            ),
+            "pg_description" => {
+                let comments = Arc::clone(&self.lake.comments);
+                PatchedTable::with_extra_rows(
+                    table,
+                    Arc::new(move |schema: &SchemaRef| comment_rows(schema, &comments())),
+                )
+            }
             _ => table,
         }))
     }
@@ -85,11 +116,15 @@ impl SchemaProvider for PatchedPgCatalog {
     }
 }
 
+type ExtraRows = Arc<dyn Fn(&SchemaRef) -> Result<RecordBatch> + Send + Sync>;
+
 #[derive(Clone)]
 struct PatchedTable {
     inner: Arc<dyn TableProvider>,
     schema: SchemaRef,
     patch: Patch,
+    /// Rows added after the crate's.
+    extra: Option<ExtraRows>,
 }
 
 impl std::fmt::Debug for PatchedTable {
@@ -115,6 +150,16 @@ impl PatchedTable {
             inner,
             schema,
             patch,
+            extra: None,
+        })
+    }
+
+    fn with_extra_rows(inner: Arc<dyn TableProvider>, extra: ExtraRows) -> Arc<dyn TableProvider> {
+        Arc::new(Self {
+            schema: inner.schema(),
+            inner,
+            patch: Arc::new(Ok),
+            extra: Some(extra),
         })
     }
 }
@@ -138,10 +183,13 @@ impl TableProvider for PatchedTable {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let plan = self.inner.scan(state, None, &[], None).await?;
         let batches = collect(plan, state.task_ctx()).await?;
-        let patched = batches
+        let mut patched = batches
             .into_iter()
             .map(|b| (self.patch)(b))
             .collect::<Result<Vec<_>>>()?;
+        if let Some(extra) = &self.extra {
+            patched.push(extra(&self.schema)?);
+        }
         let table = MemTable::try_new(Arc::clone(&self.schema), vec![patched])?;
         table.scan(state, projection, filters, limit).await
     }
@@ -174,6 +222,91 @@ fn with_type_modifiers(
     let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
     columns[typmod] = Arc::new(patched);
     Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// `int2[]` columns of `pg_constraint`, stored as text by the static tables; clients index
+/// them (`conkey[i]`) and take their bounds (`array_upper(conkey, 1)`), as pgjdbc and
+/// psqlODBC do for foreign keys.
+const CONSTRAINT_KEYS: [&str; 2] = ["conkey", "confkey"];
+
+fn int2_array() -> DataType {
+    DataType::List(Arc::new(Field::new_list_field(DataType::Int16, true)))
+}
+
+fn with_array_columns(schema: &SchemaRef, names: &[&str]) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match names.contains(&f.name().as_str()) {
+            true => Field::new(f.name(), int2_array(), true),
+            false => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+fn as_arrays(batch: RecordBatch, schema: &SchemaRef, names: &[&str]) -> Result<RecordBatch> {
+    let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+    for name in names {
+        let index = batch.schema().index_of(name)?;
+        let list = super::arrays::int_vectors(&columns[index])?;
+        columns[index] = cast(&list, &int2_array())?;
+    }
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+}
+
+/// Server limits clients read from `pg_settings` (pgjdbc's DatabaseMetaData fails without
+/// `max_index_keys`); session settings are read with SHOW and `current_setting`.
+const SERVER_SETTINGS: &[(&str, &str)] = &[
+    ("max_index_keys", "32"),
+    ("max_identifier_length", "63"),
+    ("max_function_args", "100"),
+    ("block_size", "8192"),
+    ("server_encoding", "UTF8"),
+    ("integer_datetimes", "on"),
+];
+
+fn setting_rows(schema: &SchemaRef) -> Result<RecordBatch> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| -> Result<ArrayRef> {
+            let values = |pick: fn(&(&'static str, &'static str)) -> &'static str| -> ArrayRef {
+                Arc::new(StringArray::from_iter_values(
+                    SERVER_SETTINGS.iter().map(pick),
+                ))
+            };
+            let column = match field.name().as_str() {
+                "name" => values(|s| s.0),
+                "setting" | "reset_val" | "boot_val" => values(|s| s.1),
+                "context" => values(|_| "internal"),
+                _ => new_null_array(field.data_type(), SERVER_SETTINGS.len()),
+            };
+            Ok(cast(&column, field.data_type())?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+}
+
+/// `pg_description` rows for the lake's comments, in the table's own column order.
+fn comment_rows(schema: &SchemaRef, comments: &[(i32, i32, String)]) -> Result<RecordBatch> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|field| -> Result<ArrayRef> {
+            let column: ArrayRef = match field.name().as_str() {
+                "objoid" => Arc::new(Int32Array::from_iter_values(comments.iter().map(|c| c.0))),
+                "classoid" => Arc::new(Int32Array::from(vec![PG_CLASS_OID; comments.len()])),
+                "objsubid" => Arc::new(Int32Array::from_iter_values(comments.iter().map(|c| c.1))),
+                "description" => Arc::new(StringArray::from_iter_values(
+                    comments.iter().map(|c| c.2.as_str()),
+                )),
+                _ => new_null_array(field.data_type(), comments.len()),
+            };
+            Ok(cast(&column, field.data_type())?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }
 
 fn with_null_columns(schema: &SchemaRef, names: &[&str], data_type: &DataType) -> SchemaRef {

@@ -45,7 +45,11 @@ impl Session {
             return Err(LakegateError::InFailedTransaction);
         }
         // Queries decide once their scans are planned; other commands before they run.
-        if !matches!(command, Command::Query(_) | Command::CopyOut { .. }) {
+        let planned_first = matches!(
+            command,
+            Command::Query(_) | Command::CopyOut { .. } | Command::Declare { .. }
+        );
+        if !planned_first {
             audit.decide().await?;
         }
         Ok(match command.clone() {
@@ -61,6 +65,22 @@ impl Session {
                 self.execute(planned, &Format::UnifiedText, Some(copy), audit)
                     .await?
             }
+            Command::Declare {
+                name,
+                query,
+                hold,
+                binary,
+            } => {
+                let planned = self.plan(&query).await?;
+                self.declare(&name, planned, (hold, binary), status, audit)
+                    .await?
+            }
+            Command::Fetch {
+                name,
+                count,
+                discard,
+            } => self.fetch(client, &name, count, discard).await?,
+            Command::Close { name } => self.close(client, name.as_deref())?,
             Command::Set { name, value } => {
                 self.set(client, &name, value.as_deref()).await?;
                 Response::Execution(Tag::new("SET"))
@@ -81,9 +101,16 @@ impl Session {
             | Command::Rollback
             | Command::Savepoint
             | Command::ReleaseSavepoint
-            | Command::RollbackToSavepoint => transaction(&command, status)?,
+            | Command::RollbackToSavepoint => {
+                let response = transaction(&command, status)?;
+                if matches!(response, Response::TransactionEnd(_)) {
+                    self.cursors.end_transaction();
+                }
+                response
+            }
             Command::DiscardAll => {
                 self.reset_all(client).await?;
+                self.close(client, None)?;
                 self.deallocate(client, None).await?;
                 Response::Execution(Tag::new("DISCARD ALL"))
             }

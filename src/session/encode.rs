@@ -15,6 +15,7 @@ use datafusion::arrow::json::writer::{make_encoder, EncoderOptions};
 use datafusion::error::Result;
 use pgwire::api::portal::Format;
 use pgwire::api::results::FieldInfo;
+use pgwire::api::Type;
 use pgwire::error::PgWireResult;
 use pgwire::types::format::FormatOptions;
 
@@ -132,7 +133,8 @@ pub fn field_infos(
         .iter()
         .enumerate()
         .map(|(i, field)| {
-            let pg_type = arrow_pg::datatypes::field_into_pg_type(field)?;
+            let pg_type = oid_alias_array(field)
+                .map_or_else(|| arrow_pg::datatypes::field_into_pg_type(field), Ok)?;
             let origin = origins.get(i).copied().flatten();
             let name = names.get(i).unwrap_or(field.name());
             let info = FieldInfo::new(
@@ -147,6 +149,23 @@ pub fn field_infos(
                 .with_format_options(Arc::clone(&options)))
         })
         .collect()
+}
+
+/// An array of OIDs (`array_agg(atttypid)`, `'{…}'::oid[]`) is `oid[]`, not `int4[]`: arrow-pg
+/// reads the OID-alias tag on scalar fields only. asyncpg's type introspection decodes only
+/// `oid[]` and `text[]` before it knows any other type.
+fn oid_alias_array(field: &Field) -> Option<Type> {
+    let DataType::List(item) = field.data_type() else {
+        return None;
+    };
+    let alias = item.metadata().get(OID_ALIAS_KEY)?;
+    Some(match alias.as_str() {
+        "regtype" => Type::REGTYPE_ARRAY,
+        "regclass" => Type::REGCLASS_ARRAY,
+        "regproc" => Type::REGPROC_ARRAY,
+        "regnamespace" => Type::REGNAMESPACE_ARRAY,
+        _ => Type::OID_ARRAY,
+    })
 }
 
 /// Text-format options from the session's settings (DateStyle, IntervalStyle, …).

@@ -49,6 +49,8 @@ impl Session {
             tracing::debug!(error = %e, "catalog refresh failed; planning with the last snapshot");
         }
         let view = self.current_view().await?;
+        // `set_config('search_path', …)` changes the setting from inside a query.
+        self.apply_search_path();
         if view.pg_catalog.oids_outdated() {
             if let Err(e) = view.pg_catalog.load_table_oids().await {
                 tracing::warn!(error = %e, "cannot number the tables in pg_catalog");

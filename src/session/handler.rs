@@ -6,22 +6,26 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::ScalarValue;
 use futures::{Sink, SinkExt};
 use pgwire::api::portal::{Format, Portal};
-use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::results::{FieldInfo, Response};
+use pgwire::api::query::{send_describe_response, ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{DescribePortalResponse, FieldInfo, Response};
 use pgwire::api::stmt::{QueryParser, StoredStatement};
-use pgwire::api::store::PortalStore;
-use pgwire::api::{ClientInfo, ClientPortalStore, Type, DEFAULT_NAME};
+use pgwire::api::store::{Entry, PortalStore};
+use pgwire::api::{ClientInfo, ClientPortalStore, PgWireConnectionState, Type, DEFAULT_NAME};
 use pgwire::error::{PgWireError, PgWireResult};
-use pgwire::messages::extendedquery::{Parse, ParseComplete};
+use pgwire::messages::extendedquery::{
+    Describe, Execute, Parse, ParseComplete, TARGET_TYPE_BYTE_PORTAL,
+};
 use pgwire::messages::response::TransactionStatus;
+use pgwire::messages::simplequery::Query;
 use pgwire::messages::PgWireBackendMessage;
 
 use super::encode::field_infos;
 use super::execute::PlannedQuery;
+use super::params::bind;
 use super::query_id;
+use super::savepoint;
 use super::Session;
 use crate::audit::{StatementAudit, StatementSource};
 use crate::error::LakegateError;
@@ -37,6 +41,8 @@ pub struct PreparedCommand {
     planned: Option<PlannedQuery>,
     /// Types of `$1`, `$2`, …, as inferred from the plan (`None` where it cannot tell).
     param_types: Vec<Option<DataType>>,
+    /// Placeholders (`$n`) whose type is `oid[]` (see [`super::params::oid_array_placeholders`]).
+    oid_arrays: std::collections::HashSet<String>,
 }
 
 pub type PreparedStatement = Arc<PreparedCommand>;
@@ -69,6 +75,25 @@ fn status_after(status: TransactionStatus, response: &Response) -> TransactionSt
 
 #[async_trait]
 impl SimpleQueryHandler for QueryHandler {
+    /// As pgwire's, except for ROLLBACK TO SAVEPOINT in a failed transaction (see
+    /// [`savepoint`]).
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let recovering = client.transaction_status() == TransactionStatus::Error
+            && savepoint::is_rollback_to_savepoint(&query.query);
+        if !recovering {
+            return self._on_query(client, query).await;
+        }
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        let responses = SimpleQueryHandler::do_query(self, client, &query.query).await?;
+        savepoint::answer_simple(client, responses).await
+    }
+
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -157,6 +182,53 @@ impl ExtendedQueryHandler for QueryHandler {
         Ok(())
     }
 
+    /// As pgwire's default, except that a portal name may be a SQL cursor's: PostgreSQL keeps
+    /// both in one namespace, and psycopg 3 describes its cursor after DECLARE.
+    async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let cursor = match (message.target_type, message.name.as_deref()) {
+            (TARGET_TYPE_BYTE_PORTAL, Some(name)) => session_of(client)?.cursor_fields(name),
+            _ => None,
+        };
+        match cursor {
+            Some(fields) => {
+                let response = DescribePortalResponse::new(fields.as_ref().clone());
+                send_describe_response(client, &response).await
+            }
+            None => self._on_describe(client, message).await,
+        }
+    }
+
+    /// As pgwire's, except that a ROLLBACK TO SAVEPOINT that succeeds in a failed transaction
+    /// leaves it in progress again (see [`savepoint`]).
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        let recovering = client.transaction_status() == TransactionStatus::Error
+            && match client.portal_store().get_portal(name) {
+                Some(Entry::Value(portal)) => matches!(
+                    portal.statement.statement.command,
+                    Command::RollbackToSavepoint
+                ),
+                _ => false,
+            };
+        self._on_execute(client, message).await?;
+        if recovering {
+            client.set_transaction_status(TransactionStatus::Transaction);
+        }
+        Ok(())
+    }
+
     async fn do_query<C>(
         &self,
         client: &mut C,
@@ -182,13 +254,9 @@ impl ExtendedQueryHandler for QueryHandler {
         let format = &portal.result_column_format;
         let run = async {
             match (&prepared.command, &prepared.planned) {
-                (Command::Query(statement), Some(planned)) => {
-                    execute_prepared(
-                        &session, &prepared, statement, planned, portal, &mut audit, status,
-                    )
-                    .await
-                }
-                (Command::CopyOut { query, .. }, Some(planned)) => {
+                (Command::Declare { query, .. }, Some(planned))
+                | (Command::Query(query), Some(planned))
+                | (Command::CopyOut { query, .. }, Some(planned)) => {
                     execute_prepared(
                         &session, &prepared, query, planned, portal, &mut audit, status,
                     )
@@ -238,43 +306,17 @@ async fn execute_prepared(
     };
     let planned = session.replan_if_policy_changed(statement, planned).await?;
     let bound = bind(portal, &prepared.param_types, planned)?;
+    if let Command::Declare {
+        name, hold, binary, ..
+    } = &prepared.command
+    {
+        return session
+            .declare(name, bound, (*hold, *binary), status, audit)
+            .await;
+    }
     session
         .execute(bound, &portal.result_column_format, copy, audit)
         .await
-}
-
-/// Decodes the Bind parameters (text or binary, typed by the client or by inference) and puts
-/// them into the plan, cast to the types the plan expects.
-fn bind(
-    portal: &Portal<PreparedStatement>,
-    types: &[Option<DataType>],
-    mut planned: PlannedQuery,
-) -> Result<PlannedQuery, LakegateError> {
-    if portal.parameter_len() == 0 {
-        return Ok(planned);
-    }
-    let inferred: Vec<Option<&DataType>> = types.iter().map(Option::as_ref).collect();
-    let values =
-        arrow_pg::datatypes::df::deserialize_parameters(portal, &inferred).map_err(|e| {
-            let message = format!("a parameter value is not valid for its type: {e}");
-            LakegateError::Engine(datafusion::arrow::error::ArrowError::ParseError(message).into())
-        })?;
-    let datafusion::common::ParamValues::List(values) = values else {
-        return Err(LakegateError::Protocol(
-            "named parameters are not supported".into(),
-        ));
-    };
-    let cast: Vec<ScalarValue> = values
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| match types.get(i).and_then(Option::as_ref) {
-            Some(ty) if v.value.data_type() != *ty && !v.value.is_null() => v.value.cast_to(ty),
-            Some(ty) if v.value.is_null() => ScalarValue::try_from(ty),
-            _ => Ok(v.value),
-        })
-        .collect::<Result<_, _>>()?;
-    planned.plan = planned.plan.with_param_values(cast)?;
-    Ok(planned)
 }
 
 /// Parse: one statement, planned now so Describe can report parameter and result types.
@@ -309,18 +351,25 @@ impl QueryParser for LakeQueryParser {
                 return Err(session.audit_failure(source, e).await.into_pgwire());
             }
         };
+        let oid_arrays = match &command {
+            Command::Query(statement) => super::params::oid_array_placeholders(statement),
+            _ => Default::default(),
+        };
         Ok(Some(Arc::new(PreparedCommand {
             sql: sql.to_owned(),
             command,
             planned,
             param_types,
+            oid_arrays,
         })))
     }
 
     fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
         stmt.param_types
             .iter()
-            .map(|t| match t {
+            .enumerate()
+            .map(|(i, t)| match t {
+                _ if stmt.oid_arrays.contains(&format!("${}", i + 1)) => Ok(Type::OID_ARRAY),
                 Some(t) => arrow_pg::datatypes::into_pg_type(t),
                 None => Ok(Type::TEXT), // PostgreSQL resolves an unknown parameter as text
             })
@@ -371,6 +420,9 @@ async fn parse_and_plan(session: &Session, sql: &str) -> Result<Option<Parsed>, 
         Command::Query(statement)
         | Command::CopyOut {
             query: statement, ..
+        }
+        | Command::Declare {
+            query: statement, ..
         } => Some(session.plan(statement).await?),
         _ => None,
     };
@@ -385,7 +437,12 @@ async fn parse_and_plan(session: &Session, sql: &str) -> Result<Option<Parsed>, 
 fn parameter_types(
     plan: &datafusion::logical_expr::LogicalPlan,
 ) -> datafusion::error::Result<Vec<Option<DataType>>> {
-    let types = plan.get_parameter_types()?;
+    let mut types = plan.get_parameter_types()?;
+    for (name, data_type) in super::params::array_parameter_types(plan)? {
+        if let Some(slot @ None) = types.get_mut(&name) {
+            *slot = Some(data_type);
+        }
+    }
     let count = types
         .keys()
         .filter_map(|k| k.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()))

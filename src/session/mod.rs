@@ -3,16 +3,21 @@
 
 mod commands;
 mod copy;
+mod cursors;
 mod encode;
 mod execute;
 mod explain;
 mod handler;
 mod naming;
 mod origin;
+mod params;
 pub mod query_id;
+mod savepoint;
 pub mod settings;
 mod stream;
 pub mod timestamps;
+mod type_planner;
+mod unknown_literals;
 pub mod view;
 
 use std::collections::BTreeSet;
@@ -23,7 +28,6 @@ use datafusion::catalog::{CatalogProviderList, MemoryCatalogProviderList};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_pg_catalog::pg_catalog::generate_series_arg_coercion::CoerceIntArgsToBigInt;
-use datafusion_pg_catalog::pg_catalog::oid_type_planner::PgOidTypePlanner;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::{Actor, Event, Record, StatementAudit, StatementSource};
@@ -54,6 +58,8 @@ pub struct Session {
     sql_prepared: Mutex<BTreeSet<String>>,
     /// When the token the session signed in with expires; `None` for other sign-ins.
     credential_expiry: Mutex<Option<u64>>,
+    /// Open SQL cursors (DECLARE).
+    cursors: cursors::Cursors,
 }
 
 /// The session-end record (AD-01: every session has a start and an end on record).
@@ -109,6 +115,7 @@ impl Session {
             statement_names: Mutex::default(),
             sql_prepared: Mutex::default(),
             credential_expiry: Mutex::default(),
+            cursors: cursors::Cursors::default(),
         };
         session.apply_search_path();
         Ok(session)
@@ -259,7 +266,8 @@ fn session_context(gateway: &Arc<Gateway>, view: ViewHandle) -> SessionContext {
         .with_runtime_env(Arc::clone(&gateway.runtime))
         .with_catalog_list(catalogs as Arc<dyn CatalogProviderList>)
         .with_default_features()
-        .with_type_planner(Arc::new(PgOidTypePlanner))
+        .with_analyzer_rules(unknown_literals::analyzer_rules())
+        .with_type_planner(Arc::new(type_planner::LakeTypePlanner::default()))
         .build();
     let ctx = SessionContext::new_with_state(state);
     CoerceIntArgsToBigInt::widen(&ctx);

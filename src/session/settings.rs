@@ -97,6 +97,9 @@ fn find(name: &str) -> Option<&'static Guc> {
 #[derive(Debug, Clone)]
 pub struct Settings {
     values: BTreeMap<&'static str, String>,
+    /// What RESET returns to: the startup packet's value where it gave one (PostgreSQL's
+    /// session default), else the built-in default.
+    session_defaults: BTreeMap<&'static str, String>,
 }
 
 impl Settings {
@@ -111,10 +114,16 @@ impl Settings {
             if superuser { "on" } else { "off" }.to_owned(),
         );
         values.insert("session_authorization", user.to_owned());
-        let mut settings = Self { values };
+        let mut settings = Self {
+            values,
+            session_defaults: BTreeMap::new(),
+        };
         for (name, value) in startup {
             // Startup options a client sends that we do not know are ignored, as libpq's are.
-            let _ = settings.set(name, Some(value));
+            if let Ok((canonical, _)) = settings.set(name, Some(value)) {
+                let value = settings.values[canonical].clone();
+                settings.session_defaults.insert(canonical, value);
+            }
         }
         settings
     }
@@ -143,7 +152,11 @@ impl Settings {
             return Err(LakegateError::ReadOnlySetting(guc.name.to_owned()));
         }
         let value = match value {
-            None => guc.default.to_owned(),
+            None => self
+                .session_defaults
+                .get(guc.name)
+                .cloned()
+                .unwrap_or_else(|| guc.default.to_owned()),
             Some(v) => normalize(guc, v)?,
         };
         self.values.insert(guc.name, value);

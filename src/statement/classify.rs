@@ -57,6 +57,19 @@ pub fn classify(statement: Statement) -> Result<Command, LakegateError> {
         Statement::Deallocate { name, .. } => Command::Deallocate {
             name: (!name.value.eq_ignore_ascii_case("all")).then_some(name.value),
         },
+        // Nothing is ever listened to, so there is nothing to stop listening to (asyncpg's pool
+        // reset sends UNLISTEN *); LISTEN itself would wait for notifications that never come.
+        Statement::UNLISTEN { .. } => Command::Ignored { tag: "UNLISTEN" },
+        Statement::LISTEN { .. } | Statement::NOTIFY { .. } => {
+            return Err(LakegateError::NotSupported(
+                "LISTEN and NOTIFY are not supported by this gateway".into(),
+            ))
+        }
+        Statement::Declare { stmts } => super::cursor::declare(stmts)?,
+        Statement::Fetch {
+            name, direction, ..
+        } => super::cursor::fetch(name, direction)?,
+        Statement::Close { cursor } => super::cursor::close(cursor),
         Statement::Copy {
             source,
             to,
@@ -72,15 +85,10 @@ pub fn classify(statement: Statement) -> Result<Command, LakegateError> {
 fn refused(statement: &Statement) -> LakegateError {
     let text = statement.to_string();
     let kind: Vec<&str> = text.split_whitespace().take(2).collect();
-    match statement {
-        Statement::Declare { .. } | Statement::Fetch { .. } | Statement::Close { .. } => {
-            LakegateError::NotSupported(format!("{} is not supported yet", kind[0].to_uppercase()))
-        }
-        _ => LakegateError::PermissionDenied(format!(
-            "{} is not allowed: this gateway serves the lake read-only",
-            kind.join(" ").to_uppercase()
-        )),
-    }
+    LakegateError::PermissionDenied(format!(
+        "{} is not allowed: this gateway serves the lake read-only",
+        kind.join(" ").to_uppercase()
+    ))
 }
 
 fn classify_set(set: Set) -> Result<Command, LakegateError> {

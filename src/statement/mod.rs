@@ -6,6 +6,7 @@
 //! transactions, DISCARD, DEALLOCATE) and what is refused because it could escape the gateway.
 
 mod classify;
+mod cursor;
 mod rewrite;
 
 use std::sync::LazyLock;
@@ -58,6 +59,30 @@ pub enum Command {
     Deallocate {
         name: Option<String>,
     },
+    /// DECLARE name [BINARY] CURSOR [WITH HOLD] FOR query.
+    Declare {
+        name: String,
+        query: Box<Statement>,
+        hold: bool,
+        binary: bool,
+    },
+    /// FETCH (or, with `discard`, MOVE) from a cursor or a protocol-level portal.
+    Fetch {
+        name: String,
+        count: FetchCount,
+        discard: bool,
+    },
+    /// CLOSE name; `None` is CLOSE ALL.
+    Close {
+        name: Option<String>,
+    },
+}
+
+/// How many rows a FETCH or MOVE reads forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchCount {
+    Rows(usize),
+    All,
 }
 
 impl Command {
@@ -84,6 +109,10 @@ impl Command {
             Command::ReleaseSavepoint => misc("RELEASE"),
             Command::DiscardAll => misc("DISCARD ALL"),
             Command::Deallocate { .. } => misc("DEALLOCATE"),
+            Command::Declare { .. } => ("READ", "DECLARE CURSOR".to_owned()),
+            Command::Fetch { discard: false, .. } => misc("FETCH"),
+            Command::Fetch { discard: true, .. } => misc("MOVE"),
+            Command::Close { .. } => misc("CLOSE CURSOR"),
         }
     }
 }
@@ -97,6 +126,17 @@ pub enum CopyFormat {
 
 /// Parses a query string (possibly several statements) into commands.
 pub fn parse(sql: &str) -> Result<Vec<Command>, LakegateError> {
+    if let Some((fetch, is_move)) = cursor::respell_fetch(sql) {
+        let commands = parse_statements(&fetch)?;
+        return Ok(match is_move {
+            true => commands.into_iter().map(as_move).collect(),
+            false => commands,
+        });
+    }
+    parse_statements(sql)
+}
+
+fn parse_statements(sql: &str) -> Result<Vec<Command>, LakegateError> {
     let statements = match PARSER.parse(sql) {
         Ok(statements) => statements,
         Err(e) => return Err(refuse_datafusion_only_syntax(sql).unwrap_or_else(|| e.into())),
@@ -105,6 +145,17 @@ pub fn parse(sql: &str) -> Result<Vec<Command>, LakegateError> {
         .into_iter()
         .map(|s| classify(rewrite::rewrite(s)))
         .collect()
+}
+
+fn as_move(command: Command) -> Command {
+    match command {
+        Command::Fetch { name, count, .. } => Command::Fetch {
+            name,
+            count,
+            discard: true,
+        },
+        other => other,
+    }
 }
 
 /// DataFusion extends SQL with statements that read or write arbitrary locations (CREATE

@@ -83,3 +83,35 @@ fn copy_to_stdout_is_a_read() {
 fn syntax_errors_are_syntax_errors() {
     assert!(matches!(one("SELEC 1"), Err(LakegateError::Syntax(_))));
 }
+
+/// The spelling a rewritten statement is planned from.
+fn rewritten(sql: &str) -> String {
+    match one(sql).unwrap() {
+        Command::Query(statement) => statement.to_string(),
+        other => panic!("{sql}: not a query: {other:?}"),
+    }
+}
+
+#[test]
+fn catalog_spellings_are_rewritten_for_datafusion() {
+    let vector = rewritten(
+        "SELECT i.indkey[ia.attnum - 1] FROM pg_catalog.pg_index i, pg_catalog.pg_attribute ia",
+    );
+    assert!(
+        vector.contains("lakegate_vector_element(i.indkey, ia.attnum - 1)"),
+        "{vector}"
+    );
+    let conditional = rewritten(
+        "SELECT CASE WHEN a.atthasdef THEN (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_catalog.pg_attrdef d \
+         WHERE a.atthasdef AND d.adrelid = a.attrelid) ELSE NULL END FROM pg_catalog.pg_attribute a",
+    );
+    assert!(
+        conditional.contains("lakegate_when(a.atthasdef, (SELECT max(pg_get_expr(d.adbin, d.adrelid)) FROM pg_catalog.pg_attrdef d WHERE d.adrelid = a.attrelid))"),
+        "{conditional}"
+    );
+    let escaped = rewritten("SELECT 1 WHERE 'pg_x' NOT LIKE 'pg/_' || '%' ESCAPE '/'");
+    assert!(
+        escaped.contains("like_escape('pg/_' || '%', '/')"),
+        "{escaped}"
+    );
+}

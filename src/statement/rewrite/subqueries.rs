@@ -1,0 +1,151 @@
+//! Correlated scalar subqueries over catalog tables, in the shapes DataFusion can plan.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    visit_expressions, BinaryOperator, Expr, GroupByExpr, SelectItem, SetExpr, TableFactor, Value,
+};
+
+use super::{call, last_name_is};
+use crate::pgcatalog::WHEN;
+
+pub fn rewrite(expr: &mut Expr) {
+    aggregate_catalog_subquery(expr);
+    conditional_subquery(expr);
+}
+
+/// A scalar subquery over catalog tables that is correlated with the outer query must be an
+/// aggregate for DataFusion; PostgreSQL only requires it to return at most one row, which
+/// catalog lookups (a column's default, its comment) do. Such a subquery's single value is
+/// wrapped in `max()`, which returns that one row's value.
+const AGGREGATES: [&str; 9] = [
+    "max",
+    "min",
+    "count",
+    "sum",
+    "avg",
+    "array_agg",
+    "string_agg",
+    "bool_and",
+    "bool_or",
+];
+
+fn aggregate_catalog_subquery(expr: &mut Expr) {
+    let Expr::Subquery(query) = expr else {
+        return;
+    };
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return;
+    };
+    let is_catalog_table = |relation: &TableFactor| {
+        matches!(relation, TableFactor::Table { name, .. }
+            if name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| i.value.starts_with("pg_")))
+    };
+    let over_catalog = !select.from.is_empty()
+        && select.from.iter().all(|from| {
+            is_catalog_table(&from.relation)
+                && from.joins.iter().all(|j| is_catalog_table(&j.relation))
+        });
+    let ungrouped = matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
+    let [item] = select.projection.as_mut_slice() else {
+        return;
+    };
+    let value = match item {
+        SelectItem::UnnamedExpr(value) | SelectItem::ExprWithAlias { expr: value, .. } => value,
+        _ => return,
+    };
+    let mut is_aggregate = false;
+    let _ = visit_expressions(value, |e| {
+        is_aggregate |=
+            matches!(e, Expr::Function(f) if AGGREGATES.iter().any(|a| last_name_is(&f.name, a)));
+        ControlFlow::<()>::Continue(())
+    });
+    if over_catalog && ungrouped && !is_aggregate {
+        *value = call("max", vec![value.clone()]);
+    }
+}
+
+/// `CASE WHEN c THEN r [ELSE NULL] END` where `c` or `r` holds a scalar subquery becomes the
+/// eager `lakegate_when(c, r)`: DataFusion plans no correlated subquery inside CASE (see
+/// `pgcatalog::conditional`).
+fn conditional_subquery(expr: &mut Expr) {
+    let Expr::Case {
+        operand: None,
+        conditions,
+        else_result,
+        ..
+    } = expr
+    else {
+        return;
+    };
+    let else_null = match else_result.as_deref() {
+        None => true,
+        Some(Expr::Value(v)) => matches!(v.value, Value::Null),
+        Some(_) => false,
+    };
+    let [when] = conditions.as_slice() else {
+        return;
+    };
+    if else_null && (has_subquery(&when.condition) || has_subquery(&when.result)) {
+        let mut result = when.result.clone();
+        drop_repeated_condition(&mut result, &when.condition);
+        *expr = call(WHEN, vec![when.condition.clone(), result]);
+    }
+}
+
+/// SQLAlchemy repeats the CASE condition inside the subquery's WHERE (`CASE WHEN
+/// attribute.atthasdef THEN (SELECT … WHERE attribute.atthasdef AND …)`). Under
+/// `lakegate_when` the condition already holds, and a WHERE conjunct that reads only outer
+/// columns keeps DataFusion from decorrelating the subquery, so the repeat goes.
+fn drop_repeated_condition(result: &mut Expr, condition: &Expr) {
+    let Expr::Subquery(query) = result else {
+        return;
+    };
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return;
+    };
+    let Some(selection) = select.selection.take() else {
+        return;
+    };
+    let condition = unnested(condition);
+    let kept: Vec<Expr> = conjuncts(selection)
+        .into_iter()
+        .filter(|c| unnested(c) != condition)
+        .collect();
+    select.selection = kept.into_iter().reduce(|left, right| Expr::BinaryOp {
+        left: Box::new(left),
+        op: BinaryOperator::And,
+        right: Box::new(right),
+    });
+}
+
+fn conjuncts(expr: Expr) -> Vec<Expr> {
+    match expr {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            let mut all = conjuncts(*left);
+            all.extend(conjuncts(*right));
+            all
+        }
+        other => vec![other],
+    }
+}
+
+fn unnested(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Nested(inner) => unnested(inner),
+        other => other,
+    }
+}
+
+fn has_subquery(expr: &Expr) -> bool {
+    let mut found = false;
+    let _ = visit_expressions(expr, |e| {
+        found |= matches!(e, Expr::Subquery(_));
+        ControlFlow::<()>::Continue(())
+    });
+    found
+}
