@@ -13,7 +13,8 @@ bash "$HERE/install.sh" "$CACHE"
 VENV="$CACHE/venv"
 
 WORK="$(mktemp -d)"
-PORT="${LAKEGATE_TEST_PORT:-55433}"
+# A free port unless one is given: a gateway someone runs on the demo port must not collide.
+PORT="${LAKEGATE_TEST_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
 cleanup() { [ -n "${SERVER:-}" ] && kill "$SERVER" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
