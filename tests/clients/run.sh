@@ -42,7 +42,7 @@ session() {
     cat "$log"
     [ "$status" = pass ] || FAILED=$((FAILED + 1))
     local summary
-    summary=$(grep -Eo '[0-9]+ passed, [0-9]+ failed(, [0-9]+ known gaps)?' "$log" | tail -1 || true)
+    summary=$(grep -Eo '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1 || true)
     ROWS+=("| $label | $version | ${summary:-did not finish} | $status | $((SECONDS - t0)) s |")
 }
 

@@ -10,6 +10,7 @@ use super::{call, last_name_is};
 use crate::pgcatalog::WHEN;
 
 pub fn rewrite(expr: &mut Expr) {
+    domain_base_type(expr);
     aggregate_catalog_subquery(expr);
     conditional_subquery(expr);
 }
@@ -18,6 +19,37 @@ pub fn rewrite(expr: &mut Expr) {
 /// aggregate for DataFusion; PostgreSQL only requires it to return at most one row, which
 /// catalog lookups (a column's default, its comment) do. Such a subquery's single value is
 /// wrapped in `max()`, which returns that one row's value.
+/// asyncpg's type introspection finds a domain's base type with a correlated recursive CTE
+/// (`WITH RECURSIVE typebases … SELECT oid FROM typebases ORDER BY depth DESC LIMIT 1`), which
+/// DataFusion cannot plan. The catalog here holds only PostgreSQL's built-in domains, each
+/// directly over a base type (the gateway creates none), so the walk ends at its first step:
+/// the CTE's base case, `(SELECT t2.typbasetype FROM pg_type t2 WHERE t2.oid = t.oid)`.
+fn domain_base_type(expr: &mut Expr) {
+    let Expr::Subquery(query) = expr else {
+        return;
+    };
+    let Some(with) = query.with.as_ref().filter(|w| w.recursive) else {
+        return;
+    };
+    let [cte] = with.cte_tables.as_slice() else {
+        return;
+    };
+    if cte.alias.name.value != "typebases" {
+        return;
+    }
+    let SetExpr::SetOperation { left, .. } = cte.query.body.as_ref() else {
+        return;
+    };
+    let SetExpr::Select(base) = left.as_ref() else {
+        return;
+    };
+    let mut first_step = base.clone();
+    first_step.projection.truncate(1);
+    let mut replacement = cte.query.clone();
+    replacement.body = Box::new(SetExpr::Select(first_step));
+    *expr = Expr::Subquery(replacement);
+}
+
 const AGGREGATES: [&str; 9] = [
     "max",
     "min",
@@ -61,7 +93,9 @@ fn aggregate_catalog_subquery(expr: &mut Expr) {
         ControlFlow::<()>::Continue(())
     });
     if over_catalog && ungrouped && !is_aggregate {
-        *value = call("max", vec![value.clone()]);
+        // A scalar subquery's column name is never seen; an alias that repeats an outer
+        // column's name (`… AS oid`) makes DataFusion's decorrelated join ambiguous.
+        *item = SelectItem::UnnamedExpr(call("max", vec![value.clone()]));
     }
 }
 
