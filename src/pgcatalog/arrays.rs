@@ -10,7 +10,7 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int32Array, ListArray, 
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
-use datafusion::common::{exec_err, ScalarValue};
+use datafusion::common::exec_err;
 use datafusion::error::Result;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Signature, Volatility};
 use datafusion_pg_catalog::pg_catalog::oid_field::OID_ALIAS_KEY;
@@ -98,12 +98,7 @@ fn vector_element() -> ScalarUDF {
             })
             .collect();
         let out: ArrayRef = Arc::new(elements);
-        Ok(
-            match args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
-                true => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
-                false => ColumnarValue::Array(out),
-            },
-        )
+        super::udf::shaped(args, out)
     })
 }
 
@@ -165,10 +160,7 @@ fn map_list(
 ) -> Result<ColumnarValue> {
     let arrays = ColumnarValue::values_to_arrays(args)?;
     let out = f(int_vectors(&arrays[0])?)?;
-    Ok(match &args[0] {
-        ColumnarValue::Scalar(_) => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
-        ColumnarValue::Array(_) => ColumnarValue::Array(out),
-    })
+    super::udf::shaped(args, out)
 }
 
 /// Vectors as `int4[]`: lists are cast, text is parsed ("1 2", "{1,2}", "[1, 2]").

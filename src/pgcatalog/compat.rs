@@ -38,7 +38,6 @@ fn map_rows(
     args: &[ColumnarValue],
     f: impl Fn(&[Option<&str>]) -> Result<Option<String>>,
 ) -> Result<ColumnarValue> {
-    let all_scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
     let arrays = ColumnarValue::values_to_arrays(args)?;
     let texts: Vec<ArrayRef> = arrays
         .iter()
@@ -57,10 +56,7 @@ fn map_rows(
         out.push(f(&values)?);
     }
     let out: ArrayRef = Arc::new(StringArray::from(out));
-    Ok(match all_scalar {
-        true => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
-        false => ColumnarValue::Array(out),
-    })
+    super::udf::shaped(args, out)
 }
 
 fn lakegate_error(e: crate::error::LakegateError) -> DataFusionError {
@@ -123,12 +119,7 @@ fn to_regtype() -> ScalarUDF {
             let names = arrays[0].as_string::<i32>();
             let oids: Int32Array = names.iter().map(|n| n.and_then(regtype_oid)).collect();
             let oids: ArrayRef = Arc::new(oids);
-            Ok(match &args[0] {
-                ColumnarValue::Scalar(_) => {
-                    ColumnarValue::Scalar(ScalarValue::try_from_array(&oids, 0)?)
-                }
-                ColumnarValue::Array(_) => ColumnarValue::Array(oids),
-            })
+            super::udf::shaped(args, oids)
         }),
     )
 }
@@ -191,12 +182,7 @@ fn pg_encoding_to_char() -> ScalarUDF {
             })
             .collect();
         let names: ArrayRef = Arc::new(names);
-        Ok(match &args[0] {
-            ColumnarValue::Scalar(_) => {
-                ColumnarValue::Scalar(ScalarValue::try_from_array(&names, 0)?)
-            }
-            ColumnarValue::Array(_) => ColumnarValue::Array(names),
-        })
+        super::udf::shaped(args, names)
     })
 }
 

@@ -6,12 +6,9 @@
 //! evaluating both arguments and keeping the value where the condition holds gives the same
 //! answer; `statement::rewrite` plans such CASEs as this function.
 
-use std::sync::Arc;
-
 use datafusion::arrow::array::{Array, BooleanArray};
 use datafusion::arrow::compute::{not, nullif};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
@@ -44,10 +41,6 @@ impl ScalarUDFImpl for When {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let all_scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let condition = datafusion::arrow::compute::cast(&arrays[0], &DataType::Boolean)?;
         let condition: &BooleanArray = condition
@@ -57,9 +50,6 @@ impl ScalarUDFImpl for When {
         // NULL where the condition is false or NULL, as CASE without ELSE.
         let holds = BooleanArray::from_iter(condition.iter().map(|c| Some(c == Some(true))));
         let value = nullif(&arrays[1], &not(&holds)?)?;
-        Ok(match all_scalar {
-            true => ColumnarValue::Scalar(ScalarValue::try_from_array(&value, 0)?),
-            false => ColumnarValue::Array(Arc::new(value) as _),
-        })
+        super::udf::shaped(&args.args, value)
     }
 }

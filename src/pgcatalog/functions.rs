@@ -291,15 +291,10 @@ fn text_function(
         DataType::Utf8,
         Volatility::Stable,
         Arc::new(move |args: &[ColumnarValue]| {
-            let all_scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
             let arrays = ColumnarValue::values_to_arrays(args)?;
             let rows = arrays.first().map_or(1, |a| a.len());
             let out: StringArray = (0..rows).map(|row| f(&row_args(&arrays, row))).collect();
-            let out: ArrayRef = Arc::new(out);
-            Ok(match all_scalar {
-                true => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
-                false => ColumnarValue::Array(out),
-            })
+            super::udf::shaped(args, Arc::new(out))
         }),
     )
 }

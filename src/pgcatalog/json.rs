@@ -25,7 +25,6 @@ pub fn json_build_object(flavor: JsonFlavor) -> ScalarUDF {
         if args.len() % 2 != 0 {
             return exec_err!("argument list must have even number of elements");
         }
-        let all_scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(args)?;
         let rows = arrays.first().map_or(1, |a| a.len());
         let mut out = Vec::with_capacity(rows);
@@ -42,10 +41,7 @@ pub fn json_build_object(flavor: JsonFlavor) -> ScalarUDF {
             out.push(Some(print(pairs, flavor)));
         }
         let out: ArrayRef = Arc::new(StringArray::from(out));
-        Ok(match all_scalar {
-            true => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
-            false => ColumnarValue::Array(out),
-        })
+        super::udf::shaped(args, out)
     })
 }
 

@@ -7,7 +7,6 @@ use std::sync::{Arc, RwLock};
 
 use datafusion::arrow::array::{ArrayRef, AsArray, Int32Array};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility};
 use datafusion::prelude::create_udf;
 
@@ -66,12 +65,7 @@ pub fn to_regclass(view: ViewHandle, settings: Arc<RwLock<Settings>>) -> ScalarU
                 .map(|name| resolve(name?, &search_path, &lake_oid))
                 .collect();
             let oids: ArrayRef = Arc::new(oids);
-            Ok(match &args[0] {
-                ColumnarValue::Scalar(_) => {
-                    ColumnarValue::Scalar(ScalarValue::try_from_array(&oids, 0)?)
-                }
-                ColumnarValue::Array(_) => ColumnarValue::Array(oids),
-            })
+            super::udf::shaped(args, oids)
         }),
     )
 }

@@ -4,7 +4,9 @@
 use std::fmt;
 use std::sync::Arc;
 
+use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
@@ -70,5 +72,15 @@ pub fn new(
         signature,
         return_type,
         body: Arc::new(body),
+    })
+}
+
+/// A function's result in the shape of its arguments: one value when every argument was one
+/// value (a constant folds), else a column.
+pub fn shaped(args: &[ColumnarValue], out: ArrayRef) -> Result<ColumnarValue> {
+    let all_scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+    Ok(match all_scalar {
+        true => ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?),
+        false => ColumnarValue::Array(out),
     })
 }
