@@ -70,7 +70,8 @@ async fn cursors_live_as_long_as_postgresql_keeps_them() {
         .simple_query(&format!("DECLARE c CURSOR FOR {QUERY}"))
         .await
         .unwrap();
-    let held = format!("DECLARE h CURSOR WITH HOLD FOR {QUERY}");
+    // Unquoted names fold to lower case: H is h.
+    let held = format!("DECLARE H CURSOR WITH HOLD FOR {QUERY}");
     client.simple_query(&held).await.unwrap();
     let twice = client
         .simple_query(&format!("DECLARE c CURSOR FOR {QUERY}"))

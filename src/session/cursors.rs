@@ -34,6 +34,8 @@ struct SqlCursor {
     fields: Arc<Vec<FieldInfo>>,
     rows: AsyncMutex<PortalExecutionState>,
     hold: bool,
+    /// The policy the rows were planned under; a reload closes the cursor.
+    epoch: u64,
 }
 
 /// The session's open cursors by name.
@@ -97,6 +99,7 @@ impl Session {
             fields: rows.row_schema(),
             rows: AsyncMutex::new(PortalExecutionState::Suspended(rows)),
             hold,
+            epoch: self.view.load().access.epoch,
         };
         let mut open = self.cursors.open.lock().expect("cursors lock");
         open.insert(name.to_owned(), Arc::new(cursor));
@@ -119,16 +122,25 @@ impl Session {
             FetchCount::Rows(n) => Some(n),
             FetchCount::All => None,
         };
+        // Rows go on being read after DECLARE: the session's token and policy are checked at
+        // each FETCH, as each statement's are.
+        let view = self.current_view().await?;
         if let Some(cursor) = self.cursors.get(name) {
-            let (fields, rows) = take_rows(&cursor.rows, max_rows).await?;
-            return Ok(fetched(rows, fields, discard));
+            if view.access.epoch != cursor.epoch {
+                self.cursors.remove(name);
+                return Err(LakegateError::PermissionDenied(format!(
+                    "the access policy changed since cursor \"{name}\" was declared; declare it again"
+                )));
+            }
+            let (_, rows) = take_rows(&cursor.rows, max_rows, !discard).await?;
+            return Ok(fetched(rows, Arc::clone(&cursor.fields), discard));
         }
         // Only the state is kept across the await: a portal's statement type need not be Send.
         let state = match client.portal_store().get_portal(name) {
             Some(Entry::Value(portal)) => Arc::clone(&portal.state),
             _ => return Err(LakegateError::UnknownCursor(name.to_owned())),
         };
-        let (fields, rows) = take_rows(&state, max_rows).await?;
+        let (fields, rows) = take_rows(&state, max_rows, !discard).await?;
         Ok(fetched(rows, fields, discard))
     }
 
@@ -163,15 +175,16 @@ impl Session {
 }
 
 /// Reads up to `max_rows` (all for `None`) from a suspended result; past its end there are no
-/// more rows, as in PostgreSQL.
+/// more rows, as in PostgreSQL. MOVE (`keep` false) counts the rows without holding them.
 async fn take_rows(
     state: &AsyncMutex<PortalExecutionState>,
     max_rows: Option<usize>,
-) -> Result<(Arc<Vec<FieldInfo>>, Vec<DataRow>), LakegateError> {
+    keep: bool,
+) -> Result<(Arc<Vec<FieldInfo>>, Rows), LakegateError> {
     let mut state = state.lock().await;
     let response = match &mut *state {
         PortalExecutionState::Suspended(response) => response,
-        PortalExecutionState::Finished => return Ok((Arc::default(), Vec::new())),
+        PortalExecutionState::Finished => return Ok((Arc::default(), Rows::default())),
         // pgwire runs a portal at its first Execute; only the extended protocol can start it.
         PortalExecutionState::Initial => {
             return Err(LakegateError::NotSupported(
@@ -180,11 +193,17 @@ async fn take_rows(
         }
     };
     let fields = response.row_schema();
-    let mut rows = Vec::new();
+    let mut rows = Rows::default();
     let mut finished = false;
-    while max_rows.is_none_or(|max| rows.len() < max) {
+    while max_rows.is_none_or(|max| rows.count < max) {
         match response.data_rows().next().await {
-            Some(row) => rows.push(row.map_err(pgwire_error)?),
+            Some(row) => {
+                let row = row.map_err(pgwire_error)?;
+                rows.count += 1;
+                if keep {
+                    rows.kept.push(row);
+                }
+            }
             None => {
                 finished = true;
                 break;
@@ -197,12 +216,20 @@ async fn take_rows(
     Ok((fields, rows))
 }
 
+/// Rows read from a cursor: how many, and those kept for a FETCH.
+#[derive(Default)]
+struct Rows {
+    count: usize,
+    kept: Vec<DataRow>,
+}
+
 /// FETCH answers with the rows and `FETCH n`; MOVE with `MOVE n` only.
-fn fetched(rows: Vec<DataRow>, fields: Arc<Vec<FieldInfo>>, discard: bool) -> Response {
+fn fetched(rows: Rows, fields: Arc<Vec<FieldInfo>>, discard: bool) -> Response {
     if discard {
-        return Response::Execution(Tag::new("MOVE").with_rows(rows.len()));
+        return Response::Execution(Tag::new("MOVE").with_rows(rows.count));
     }
-    let mut response = QueryResponse::new(fields, futures::stream::iter(rows.into_iter().map(Ok)));
+    let rows = rows.kept.into_iter().map(Ok);
+    let mut response = QueryResponse::new(fields, futures::stream::iter(rows));
     response.set_command_tag("FETCH");
     Response::Query(response)
 }

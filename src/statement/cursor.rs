@@ -31,7 +31,7 @@ pub fn declare(mut stmts: Vec<Declare>) -> Result<Command, LakegateError> {
         return Err(not_a_cursor());
     };
     Ok(Command::Declare {
-        name: name.value.clone(),
+        name: cursor_name(name),
         query: Box::new(Statement::Query(query)),
         hold: declare.hold == Some(true),
         binary: declare.binary == Some(true),
@@ -55,7 +55,7 @@ pub fn fetch(name: Ident, direction: FetchDirection) -> Result<Command, Lakegate
         | FetchDirection::BackwardAll => return Err(LakegateError::CursorForwardOnly),
     };
     Ok(Command::Fetch {
-        name: name.value,
+        name: cursor_name(&name),
         count,
         discard: false,
     })
@@ -65,8 +65,16 @@ pub fn close(cursor: CloseCursor) -> Command {
     Command::Close {
         name: match cursor {
             CloseCursor::All => None,
-            CloseCursor::Specific { name } => Some(name.value),
+            CloseCursor::Specific { name } => Some(cursor_name(&name)),
         },
+    }
+}
+
+/// Unquoted names fold to lower case, as PostgreSQL folds them.
+fn cursor_name(ident: &Ident) -> String {
+    match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
     }
 }
 

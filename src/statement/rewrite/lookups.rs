@@ -6,7 +6,7 @@ use datafusion::sql::sqlparser::ast::{
     SetExpr, TableFactor, Value,
 };
 
-use super::{call, last_name_is};
+use super::{call, is_catalog_relation, last_name_is};
 
 pub fn rewrite(expr: &mut Expr) {
     regtype_lookup(expr);
@@ -27,7 +27,7 @@ fn single_table<'a>(expr: &'a Expr, table: &str) -> Option<&'a Select> {
         select.from.as_slice(),
         [from] if from.joins.is_empty() && matches!(
             &from.relation,
-            TableFactor::Table { name, .. } if last_name_is(name, table)
+            TableFactor::Table { name, .. } if is_catalog_relation(name) && last_name_is(name, table)
         )
     );
     over_table.then_some(select.as_ref())
@@ -45,7 +45,13 @@ fn looked_up<'a>(expr: &'a Expr, table: &str, column: &str) -> Option<&'a Expr> 
     else {
         return None;
     };
-    matches!(left.as_ref(), Expr::Identifier(i) if i.value == column).then_some(right.as_ref())
+    // Only the compatibility parser's own shape: `SELECT oid … WHERE <column> = operand`.
+    let selects_oid = matches!(
+        select.projection.as_slice(),
+        [SelectItem::UnnamedExpr(Expr::Identifier(i))] if i.value == "oid"
+    );
+    let by_column = matches!(left.as_ref(), Expr::Identifier(i) if i.value == column);
+    (selects_oid && by_column).then_some(right.as_ref())
 }
 
 /// The compatibility parser plans `'name'::regtype` as a lookup of `typname = 'name'`, which

@@ -146,12 +146,54 @@ fn set_returning_projections(query: &mut Query) {
         else {
             continue;
         };
-        let is_series = matches!(value, Expr::Function(f)
-            if last_name_is(&f.name, "generate_series") || last_name_is(&f.name, "generate_subscripts"));
-        if is_series {
-            *value = call("unnest", vec![value.clone()]);
-        }
+        let series = match value {
+            Expr::Function(f)
+                if last_name_is(&f.name, "generate_series")
+                    || last_name_is(&f.name, "generate_subscripts") =>
+            {
+                f.name.0.last().and_then(|p| p.as_ident()).cloned()
+            }
+            _ => None,
+        };
+        let Some(name) = series else {
+            continue;
+        };
+        let unnested = call("unnest", vec![value.clone()]);
+        // The column keeps the function's name, as in PostgreSQL.
+        *item = match item {
+            SelectItem::ExprWithAlias { alias, .. } => SelectItem::ExprWithAlias {
+                expr: unnested,
+                alias: alias.clone(),
+            },
+            _ => SelectItem::ExprWithAlias {
+                expr: unnested,
+                alias: name,
+            },
+        };
     }
+}
+
+/// A `pg_catalog` relation as written in a client's catalog query: `pg_x` or `pg_catalog.pg_x`
+/// (a lake table named `sales.pg_x` is not one).
+pub(super) fn is_catalog_relation(name: &ObjectName) -> bool {
+    let parts: Vec<&str> = name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident().map(|i| i.value.as_str()))
+        .collect();
+    match parts.as_slice() {
+        [table] | ["pg_catalog", table] => table.starts_with("pg_"),
+        _ => false,
+    }
+}
+
+/// Whether every relation a select reads is a `pg_catalog` relation.
+pub(super) fn reads_only_catalog(select: &datafusion::sql::sqlparser::ast::Select) -> bool {
+    let is_catalog = |relation: &datafusion::sql::sqlparser::ast::TableFactor| matches!(relation, datafusion::sql::sqlparser::ast::TableFactor::Table { name, .. } if is_catalog_relation(name));
+    !select.from.is_empty()
+        && select.from.iter().all(|from| {
+            is_catalog(&from.relation) && from.joins.iter().all(|j| is_catalog(&j.relation))
+        })
 }
 
 pub(super) fn last_name_is(name: &ObjectName, expected: &str) -> bool {

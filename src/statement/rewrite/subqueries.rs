@@ -6,7 +6,7 @@ use datafusion::sql::sqlparser::ast::{
     visit_expressions, BinaryOperator, Expr, GroupByExpr, SelectItem, SetExpr, TableFactor, Value,
 };
 
-use super::{call, last_name_is};
+use super::{call, last_name_is, reads_only_catalog};
 use crate::pgcatalog::WHEN;
 
 pub fn rewrite(expr: &mut Expr) {
@@ -66,19 +66,15 @@ fn aggregate_catalog_subquery(expr: &mut Expr) {
     let Expr::Subquery(query) = expr else {
         return;
     };
+    // Ordered, limited or offset subqueries pick a row; max() would pick another.
+    let picks_a_row = query.order_by.is_some() || query.limit_clause.is_some();
     let SetExpr::Select(select) = query.body.as_mut() else {
         return;
     };
-    let is_catalog_table = |relation: &TableFactor| {
-        matches!(relation, TableFactor::Table { name, .. }
-            if name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| i.value.starts_with("pg_")))
-    };
-    let over_catalog = !select.from.is_empty()
-        && select.from.iter().all(|from| {
-            is_catalog_table(&from.relation)
-                && from.joins.iter().all(|j| is_catalog_table(&j.relation))
-        });
-    let ungrouped = matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty());
+    let over_catalog = reads_only_catalog(select) && !picks_a_row;
+    let ungrouped = matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty())
+        && select.having.is_none()
+        && select.distinct.is_none();
     let [item] = select.projection.as_mut_slice() else {
         return;
     };
@@ -120,7 +116,11 @@ fn conditional_subquery(expr: &mut Expr) {
     let [when] = conditions.as_slice() else {
         return;
     };
-    if else_null && (has_subquery(&when.condition) || has_subquery(&when.result)) {
+    if else_null
+        && (has_subquery(&when.condition) || has_subquery(&when.result))
+        && only_catalog_subqueries(&when.condition)
+        && only_catalog_subqueries(&when.result)
+    {
         let mut result = when.result.clone();
         drop_repeated_condition(&mut result, &when.condition);
         *expr = call(WHEN, vec![when.condition.clone(), result]);
@@ -142,15 +142,54 @@ fn drop_repeated_condition(result: &mut Expr, condition: &Expr) {
         return;
     };
     let condition = unnested(condition);
+    let inner = inner_names(select);
     let kept: Vec<Expr> = conjuncts(selection)
         .into_iter()
-        .filter(|c| unnested(c) != condition)
+        .filter(|c| unnested(c) != condition || !reads_only_outer(c, &inner))
         .collect();
     select.selection = kept.into_iter().reduce(|left, right| Expr::BinaryOp {
         left: Box::new(left),
         op: BinaryOperator::And,
         right: Box::new(right),
     });
+}
+
+/// The names the subquery's own relations go by (table names and aliases).
+fn inner_names(select: &datafusion::sql::sqlparser::ast::Select) -> Vec<String> {
+    let mut names = Vec::new();
+    for from in &select.from {
+        for relation in
+            std::iter::once(&from.relation).chain(from.joins.iter().map(|j| &j.relation))
+        {
+            if let TableFactor::Table { name, alias, .. } = relation {
+                if let Some(last) = name.0.last().and_then(|p| p.as_ident()) {
+                    names.push(last.value.clone());
+                }
+                if let Some(alias) = alias {
+                    names.push(alias.name.value.clone());
+                }
+            }
+        }
+    }
+    names
+}
+
+/// Whether every column `expr` reads is qualified by a relation of the outer query: then
+/// dropping it from the subquery cannot change which inner rows match.
+fn reads_only_outer(expr: &Expr, inner: &[String]) -> bool {
+    let mut outer = true;
+    let _ = visit_expressions(expr, |e| {
+        match e {
+            Expr::Identifier(_) => outer = false,
+            Expr::CompoundIdentifier(parts) => {
+                let qualifier = parts.len().checked_sub(2).and_then(|i| parts.get(i));
+                outer &= qualifier.is_some_and(|q| !inner.contains(&q.value));
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    outer
 }
 
 fn conjuncts(expr: Expr) -> Vec<Expr> {
@@ -173,6 +212,19 @@ fn unnested(expr: &Expr) -> &Expr {
         Expr::Nested(inner) => unnested(inner),
         other => other,
     }
+}
+
+/// Whether every scalar subquery in `expr` reads only catalog tables: user queries keep
+/// CASE's lazy evaluation.
+fn only_catalog_subqueries(expr: &Expr) -> bool {
+    let mut all = true;
+    let _ = visit_expressions(expr, |e| {
+        if let Expr::Subquery(query) = e {
+            all &= matches!(query.body.as_ref(), SetExpr::Select(select) if reads_only_catalog(select));
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    all
 }
 
 fn has_subquery(expr: &Expr) -> bool {
