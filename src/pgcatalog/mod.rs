@@ -152,19 +152,23 @@ pub struct PgCatalog {
 
 type TableOids = Arc<RwLock<HashMap<(String, String), i32>>>;
 
+/// Each table the principal sees, with the OID `pg_class` gave it.
+fn visible_tables(access: &Access, oids: &TableOids) -> Vec<(i32, TableAccess)> {
+    let oids = oids.read().expect("oid lock");
+    oids.iter()
+        .filter_map(|((schema, table), oid)| Some((*oid, access.table(schema, table)?)))
+        .collect()
+}
+
 /// Type modifiers of the catalog's columns, keyed by (table OID, attnum).
 fn type_modifiers(access: Arc<Access>, oids: TableOids) -> patched::TypeModifiers {
     Arc::new(move || {
-        let oids = oids.read().expect("oid lock");
         let mut modifiers = HashMap::new();
-        for ((schema, table), oid) in oids.iter() {
-            let Some(table) = access.table(schema, table) else {
-                continue;
-            };
+        for (oid, table) in visible_tables(&access, &oids) {
             for (index, field) in table.schema().fields().iter().enumerate() {
                 let modifier = crate::session::type_modifier(field.data_type());
                 if modifier >= 0 {
-                    modifiers.insert((*oid, index as i16 + 1), modifier);
+                    modifiers.insert((oid, index as i16 + 1), modifier);
                 }
             }
         }
@@ -175,19 +179,15 @@ fn type_modifiers(access: Arc<Access>, oids: TableOids) -> patched::TypeModifier
 /// The comments of the catalog's tables and of their visible columns.
 fn comments(access: Arc<Access>, oids: TableOids) -> patched::Comments {
     Arc::new(move || {
-        let oids = oids.read().expect("oid lock");
         let mut comments = Vec::new();
-        for ((schema, table), oid) in oids.iter() {
-            let Some(table) = access.table(schema, table) else {
-                continue;
-            };
+        for (oid, table) in visible_tables(&access, &oids) {
             let entry = table.entry();
             if let Some(description) = &entry.glue.description {
-                comments.push((*oid, 0, description.clone()));
+                comments.push((oid, 0, description.clone()));
             }
             for (index, field) in table.schema().fields().iter().enumerate() {
                 if let Some(comment) = entry.column_comments.get(field.name()) {
-                    comments.push((*oid, index as i32 + 1, comment.clone()));
+                    comments.push((oid, index as i32 + 1, comment.clone()));
                 }
             }
         }
