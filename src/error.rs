@@ -45,6 +45,10 @@ pub enum SqlState {
     InvalidCursorName,
     DuplicateCursor,
     ObjectNotInPrerequisiteState,
+    DuplicateTable,
+    DuplicateSchema,
+    InvalidSchemaName,
+    WrongObjectType,
 }
 
 impl SqlState {
@@ -83,6 +87,10 @@ impl SqlState {
             "34000" => SqlState::InvalidCursorName,
             "42P03" => SqlState::DuplicateCursor,
             "55000" => SqlState::ObjectNotInPrerequisiteState,
+            "42P07" => SqlState::DuplicateTable,
+            "42P06" => SqlState::DuplicateSchema,
+            "3F000" => SqlState::InvalidSchemaName,
+            "42809" => SqlState::WrongObjectType,
             _ => return None,
         })
     }
@@ -120,6 +128,10 @@ impl SqlState {
             SqlState::InvalidCursorName => "34000",
             SqlState::DuplicateCursor => "42P03",
             SqlState::ObjectNotInPrerequisiteState => "55000",
+            SqlState::DuplicateTable => "42P07",
+            SqlState::DuplicateSchema => "42P06",
+            SqlState::InvalidSchemaName => "3F000",
+            SqlState::WrongObjectType => "42809",
         }
     }
 }
@@ -140,7 +152,7 @@ impl ClientError {
     }
 
     /// An error whose detail must stay in the log: the client gets a summary and the query id.
-    fn hidden(state: SqlState, summary: &str, detail: &dyn std::fmt::Display) -> Self {
+    pub(crate) fn hidden(state: SqlState, summary: &str, detail: &dyn std::fmt::Display) -> Self {
         let query_id = crate::session::query_id::current_or_new();
         tracing::error!(%query_id, sqlstate = state.code(), %detail, "{summary}");
         Self::new(state, format!("{summary} (query id {query_id})"))
@@ -206,6 +218,8 @@ pub enum LakegateError {
     StatementTimeout,
     #[error(transparent)]
     Catalog(#[from] crate::catalog::backend::CatalogError),
+    #[error(transparent)]
+    Write(#[from] crate::write::WriteError),
     /// The token the session signed in with has expired (its statements stop; reconnect).
     #[error("the session's token has expired; connect again with a new token")]
     CredentialExpired,
@@ -245,6 +259,7 @@ impl LakegateError {
                 shown(SqlState::QueryCanceled)
             }
             LakegateError::Catalog(e) => classify_catalog_error(e),
+            LakegateError::Write(e) => e.to_client(),
             LakegateError::CredentialExpired => shown(SqlState::InvalidAuthorizationSpecification),
             LakegateError::PolicyNotEnforceable { .. } => {
                 let query_id = crate::session::query_id::current_or_new();
@@ -346,6 +361,11 @@ fn classify_catalog_error(e: &crate::catalog::backend::CatalogError) -> ClientEr
         C::BadTable { .. } => SqlState::FeatureNotSupported,
         C::Unreadable { .. } => SqlState::IoError,
         C::Missing { .. } => SqlState::UndefinedFile,
+        C::AlreadyExists { .. } => {
+            return ClientError::new(SqlState::DuplicateTable, e.to_string())
+        }
+        C::NotFound { .. } => return ClientError::new(SqlState::UndefinedTable, e.to_string()),
+        C::ReadOnly(_) => return ClientError::new(SqlState::FeatureNotSupported, e.to_string()),
     };
     let query_id = crate::session::query_id::current_or_new();
     tracing::error!(%query_id, sqlstate = state.code(), detail = e.log_detail(), "{e}");

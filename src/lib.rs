@@ -22,3 +22,4 @@ pub mod scan;
 pub mod server;
 pub mod session;
 pub mod statement;
+pub mod write;

@@ -64,7 +64,7 @@ async fn simple_protocol_outcomes_and_multi_statement_messages() {
     let hidden = "SELECT email FROM sales.customers";
     let e = client.simple_query(hidden).await.unwrap_err();
     assert_eq!(sqlstate(&e), "42703");
-    let refused = "CREATE TABLE sales.x (a int)";
+    let refused = "CREATE TABLE sales.x AS SELECT 1 AS a";
     let e = client.simple_query(refused).await.unwrap_err();
     assert_eq!(sqlstate(&e), "42501");
     // AD-06: text that would break a naive log line stays inside one record.

@@ -239,7 +239,7 @@ pub fn catalog_entries(location: &str) -> (Database, Vec<Table>) {
             location: Some(format!("{base}/{name}/")),
             ..StorageDescriptor::default()
         },
-        partition_keys: Vec::new(),
+        ..Table::default()
     };
     let tables = vec![
         table(

@@ -129,6 +129,17 @@ pub struct Outcome {
     pub reason: Option<String>,
 }
 
+/// One table a statement writes: the operation and, once it is done, the rows written (for
+/// DELETE, the rows deleted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableWrite {
+    pub table: String,
+    /// create, create view, insert, delete, rename, drop.
+    pub operation: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     pub event: Event,
@@ -142,6 +153,9 @@ pub struct Record {
     pub statement: Option<StatementInfo>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tables: Vec<TableRead>,
+    /// What the statement wrote or changed (tables created, rows inserted or deleted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub writes: Vec<TableWrite>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -169,6 +183,7 @@ impl Record {
             actor: None,
             statement: None,
             tables: Vec::new(),
+            writes: Vec::new(),
             outcome: None,
             rows: None,
             partial: false,

@@ -43,6 +43,7 @@ pub const QUERY_COLUMNS: &[(&str, &str)] = &[
     ("files", "bigint"),
     ("bytes", "bigint"),
     ("rows", "bigint"),
+    ("written", "array<string>"),
     ("partial", "boolean"),
     ("started_at", "timestamp"),
     ("ended_at", "timestamp"),
@@ -114,6 +115,7 @@ pub fn query_row(sealed: &SealedRecord, segment: &str) -> Option<Value> {
         "files": r.tables.iter().map(|t| t.files).sum::<u64>(),
         "bytes": r.tables.iter().map(|t| t.bytes).sum::<u64>(),
         "rows": r.rows,
+        "written": r.writes.iter().map(written).collect::<Vec<_>>(),
         "partial": r.partial,
         "started_at": r.started_at,
         "ended_at": r.ended_at,
@@ -171,6 +173,14 @@ fn policies(record: &Record, superuser: bool) -> Vec<String> {
         );
     }
     lines
+}
+
+/// One write, as `audit.queries.written` lists it: `analytics.m: insert, 12 rows`.
+fn written(write: &super::record::TableWrite) -> String {
+    match write.rows {
+        Some(rows) => format!("{}: {}, {rows} rows", write.table, write.operation),
+        None => format!("{}: {}", write.table, write.operation),
+    }
 }
 
 fn empty_none(text: &str) -> Option<&str> {

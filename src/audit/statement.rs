@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use super::record::{rfc3339, Actor, Event, Outcome, Record, StatementInfo, TableRead};
+use super::record::{rfc3339, Actor, Event, Outcome, Record, StatementInfo, TableRead, TableWrite};
 use super::{text, AuditLog};
 use crate::error::{ClientError, LakegateError};
 use crate::scan::report::{PolicyRead, TableScan};
@@ -37,6 +37,8 @@ pub struct StatementAudit {
     rows: u64,
     /// Its literals were replaced: error messages (which may quote them) are not recorded.
     redacted: bool,
+    /// Rows a write statement wrote (or deleted).
+    written: Option<u64>,
 }
 
 impl StatementAudit {
@@ -61,6 +63,7 @@ impl StatementAudit {
             streaming: false,
             rows: 0,
             redacted,
+            written: None,
         }
     }
 
@@ -76,6 +79,7 @@ impl StatementAudit {
             streaming: false,
             rows: 0,
             redacted: self.redacted,
+            written: self.written,
         }
     }
 
@@ -104,6 +108,21 @@ impl StatementAudit {
     /// What the statement reads, from its planned scans.
     pub fn set_reads(&mut self, scans: &[TableScan], reads: &[PolicyRead]) {
         self.record.tables = tables_read(scans, reads);
+    }
+
+    /// What the statement writes; `rows` once it has written them.
+    pub fn set_written(&mut self, table: &str, operation: &str, rows: Option<u64>) {
+        let write = TableWrite {
+            table: table.to_owned(),
+            operation: operation.to_owned(),
+            rows,
+        };
+        match self.record.writes.iter_mut().find(|w| w.table == table) {
+            Some(existing) => *existing = write,
+            None => self.record.writes.push(write),
+        }
+        let counted: Vec<u64> = self.record.writes.iter().filter_map(|w| w.rows).collect();
+        self.written = (!counted.is_empty()).then(|| counted.iter().sum());
     }
 
     /// Writes the decision record and waits until it is durable: for statements that act
@@ -135,7 +154,7 @@ impl StatementAudit {
             return;
         }
         // Rows are counted for results that stream; commands answered in place report none.
-        let rows = self.streaming.then_some(self.rows);
+        let rows = self.written.or(self.streaming.then_some(self.rows));
         let record = self.terminal(outcome_of(outcome), rows, false);
         self.finished = true;
         let _ = self.log.write(&record, false).await;

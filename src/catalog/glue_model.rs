@@ -45,6 +45,14 @@ pub struct Table {
     pub storage_descriptor: StorageDescriptor,
     #[serde(default)]
     pub partition_keys: Vec<Column>,
+    /// Who created the table (Glue's `Owner`); creators get full access to what they made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// A view's SQL as its creator wrote it (tables have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_original_text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_expanded_text: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -107,7 +115,23 @@ pub enum TableFormat {
     Delta,
 }
 
+/// Glue's table type of a view.
+pub const VIEW_TABLE_TYPE: &str = "VIRTUAL_VIEW";
+
+/// A table parameter marking data that lakegate wrote and owns: dropping the table deletes it.
+pub const MANAGED_PARAMETER: &str = "lakegate.managed";
+
 impl Table {
+    /// Whether this entry is a view (its rows come from its SQL, not from files).
+    pub fn is_view(&self) -> bool {
+        self.table_type.as_deref() == Some(VIEW_TABLE_TYPE)
+    }
+
+    /// Whether lakegate wrote the table's data (so it also deletes it).
+    pub fn is_managed(&self) -> bool {
+        self.parameters.get(MANAGED_PARAMETER).map(String::as_str) == Some("true")
+    }
+
     /// Delta when the table says so; otherwise from `classification`, then the SerDe / InputFormat.
     pub fn format(&self) -> Option<TableFormat> {
         let param = |k: &str| self.parameters.get(k).map(|v| v.to_ascii_lowercase());

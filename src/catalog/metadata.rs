@@ -28,6 +28,8 @@ pub(super) struct Metadata {
     pub broken: HashMap<(String, String), String>,
     /// Each database's parameters (tags for tag-based grants live there).
     pub database_parameters: HashMap<String, HashMap<String, String>>,
+    /// Each database's `LocationUri`: where tables created in it are written.
+    pub database_locations: HashMap<String, Option<String>>,
     pub loaded: Instant,
 }
 
@@ -51,6 +53,10 @@ impl Metadata {
             database_parameters: databases
                 .iter()
                 .map(|d| (d.name.clone(), d.parameters.clone()))
+                .collect(),
+            database_locations: databases
+                .iter()
+                .map(|d| (d.name.clone(), d.location_uri.clone()))
                 .collect(),
             loaded: Instant::now(),
         };
@@ -121,7 +127,7 @@ fn table_entry(glue: Table) -> Result<TableEntry, String> {
             column_comments.insert(column.name.clone(), comment.clone());
         }
     }
-    if glue.format().is_none() {
+    if glue.format().is_none() && !glue.is_view() {
         return Err("cannot tell its format from the catalog entry".to_owned());
     }
     Ok(TableEntry {

@@ -14,6 +14,7 @@ mod partitions;
 pub mod projection;
 mod provider;
 mod tables;
+mod writes;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,7 +31,7 @@ use self::backend::{CatalogBackend, CatalogError};
 use self::glue_model::{Table, TableFormat};
 use self::metadata::Metadata;
 use self::partitions::PartitionFetcher;
-pub use self::provider::LakeCatalogProvider;
+pub use self::provider::{LakeCatalogProvider, ViewExpander};
 use self::tables::OpenContext;
 use crate::scan::listing::ListingCache;
 use crate::scan::stores::{ObjectStores, ResolvedLocation};
@@ -198,17 +199,8 @@ impl LakeCatalog {
                 return self.serve_stale(&current, error.clone());
             }
         }
-        match Metadata::load(self.backend.as_ref(), Some(&current)).await {
-            Ok(fresh) => {
-                let same_tables = fresh.tables.len() == current.tables.len()
-                    && fresh.tables.keys().all(|k| current.tables.contains_key(k));
-                if !same_tables {
-                    self.generation.fetch_add(1, Ordering::Relaxed);
-                }
-                if fresh.differs_from(&current) {
-                    self.version.fetch_add(1, Ordering::Relaxed);
-                }
-                *self.metadata.write().expect("catalog metadata") = Arc::new(fresh);
+        match self.load_now(&current).await {
+            Ok(()) => {
                 *last_failure = None;
                 Ok(())
             }
@@ -218,6 +210,21 @@ impl LakeCatalog {
                 self.serve_stale(&current, error)
             }
         }
+    }
+
+    /// Reads every database and table again and swaps the snapshot in.
+    async fn load_now(&self, current: &Metadata) -> Result<(), CatalogError> {
+        let fresh = Metadata::load(self.backend.as_ref(), Some(current)).await?;
+        let same_tables = fresh.tables.len() == current.tables.len()
+            && fresh.tables.keys().all(|k| current.tables.contains_key(k));
+        if !same_tables {
+            self.generation.fetch_add(1, Ordering::Relaxed);
+        }
+        if fresh.differs_from(current) {
+            self.version.fetch_add(1, Ordering::Relaxed);
+        }
+        *self.metadata.write().expect("catalog metadata") = Arc::new(fresh);
+        Ok(())
     }
 
     /// Whether the snapshot may be used: refreshed, or stale for less than `max_stale`; else the
@@ -253,6 +260,15 @@ impl LakeCatalog {
             .collect();
         names.sort();
         names
+    }
+
+    /// A database's location (`LocationUri`), if it has one.
+    pub fn database_location(&self, schema: &str) -> Option<String> {
+        self.snapshot()
+            .database_locations
+            .get(schema)
+            .cloned()
+            .flatten()
     }
 
     /// A database's parameters (empty if it has none or does not exist).

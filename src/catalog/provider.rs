@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
+use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider, TableProvider};
 use datafusion::error::Result;
 use datafusion::logical_expr::TableType;
 
@@ -14,16 +14,39 @@ use super::PUBLIC_SCHEMA;
 use crate::policy::secure::SecureTable;
 use crate::policy::TableAccess;
 use crate::session::view::ViewHandle;
+use crate::write::temp::TEMP_SCHEMA;
+
+/// Plans a stored view's SQL as the session's principal (invoker rights, D8).
+#[async_trait]
+pub trait ViewExpander: std::fmt::Debug + Send + Sync {
+    async fn expand(
+        &self,
+        table: &str,
+        sql: &str,
+        columns: datafusion::arrow::datatypes::SchemaRef,
+    ) -> Result<Arc<dyn TableProvider>>;
+}
 
 /// Catalog `lake` for one session.
 #[derive(Debug)]
 pub struct LakeCatalogProvider {
     view: ViewHandle,
+    /// The session's temporary tables.
+    temp: Arc<MemorySchemaProvider>,
+    expander: Arc<dyn ViewExpander>,
 }
 
 impl LakeCatalogProvider {
-    pub fn new(view: ViewHandle) -> Self {
-        Self { view }
+    pub fn new(
+        view: ViewHandle,
+        temp: Arc<MemorySchemaProvider>,
+        expander: Arc<dyn ViewExpander>,
+    ) -> Self {
+        Self {
+            view,
+            temp,
+            expander,
+        }
     }
 }
 
@@ -31,6 +54,9 @@ impl CatalogProvider for LakeCatalogProvider {
     fn schema_names(&self) -> Vec<String> {
         let mut names = self.view.load().access.schema_names();
         names.push(crate::pgcatalog::PG_CATALOG_SCHEMA.to_owned());
+        if !self.temp.table_names().is_empty() {
+            names.push(TEMP_SCHEMA.to_owned());
+        }
         names
     }
 
@@ -38,6 +64,9 @@ impl CatalogProvider for LakeCatalogProvider {
         let view = self.view.load();
         if name == crate::pgcatalog::PG_CATALOG_SCHEMA {
             return Some(view.pg_catalog.schema());
+        }
+        if name == TEMP_SCHEMA {
+            return Some(Arc::clone(&self.temp) as Arc<dyn SchemaProvider>);
         }
         view.access
             .schema_names()
@@ -47,6 +76,7 @@ impl CatalogProvider for LakeCatalogProvider {
                 Arc::new(LakeSchemaProvider {
                     view: Arc::clone(&self.view),
                     schema: name.to_owned(),
+                    expander: Arc::clone(&self.expander),
                 }) as Arc<dyn SchemaProvider>
             })
     }
@@ -57,6 +87,7 @@ impl CatalogProvider for LakeCatalogProvider {
 struct LakeSchemaProvider {
     view: ViewHandle,
     schema: String,
+    expander: Arc<dyn ViewExpander>,
 }
 
 #[async_trait]
@@ -80,8 +111,18 @@ impl SchemaProvider for LakeSchemaProvider {
         if table.is_none() && !access.is_unrestricted() {
             return Ok(None);
         }
-        let Some(raw) = access.lake().provider(&self.schema, name).await? else {
-            return Ok(None);
+        let raw = match table.as_ref().map(|t| Arc::clone(t.entry())) {
+            Some(entry) if entry.glue.is_view() => {
+                let sql = entry.glue.view_original_text.clone().unwrap_or_default();
+                let columns = Arc::clone(&entry.schema);
+                self.expander
+                    .expand(&entry.qualified_name(), &sql, columns)
+                    .await?
+            }
+            _ => match access.lake().provider(&self.schema, name).await? {
+                Some(raw) => raw,
+                None => return Ok(None),
+            },
         };
         Ok(Some(match table {
             Some(TableAccess::Restricted(_, policy)) => Arc::new(SecureTable::new(raw, policy)?),
@@ -91,7 +132,13 @@ impl SchemaProvider for LakeSchemaProvider {
 
     /// Answered from the catalog entry, without opening the table.
     async fn table_type(&self, name: &str) -> Result<Option<TableType>> {
-        Ok(self.table_exist(name).then_some(TableType::Base))
+        let access = Arc::clone(&self.view.load().access);
+        Ok(access
+            .table(&self.schema, name)
+            .map(|t| match t.entry().glue.is_view() {
+                true => TableType::View,
+                false => TableType::Base,
+            }))
     }
 
     fn table_exist(&self, name: &str) -> bool {

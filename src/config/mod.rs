@@ -129,6 +129,12 @@ pub struct CatalogConfig {
     pub cache_seconds: u64,
     /// Seconds expired metadata is still served while the catalog cannot be reached.
     pub max_stale_seconds: u64,
+    /// Where CREATE SCHEMA puts a new database's tables: a path relative to the lake root, an
+    /// absolute path, or `s3://bucket/prefix` (the curated zone by default).
+    pub create_location: String,
+    /// The writable catalog store of the fixtures backend (CREATE SCHEMA, CTAS, views).
+    /// Default: `_catalog` under the lake root.
+    pub store_dir: Option<PathBuf>,
     pub glue: GlueConfig,
 }
 
@@ -139,6 +145,8 @@ impl Default for CatalogConfig {
             fixtures: None,
             cache_seconds: 60,
             max_stale_seconds: 0,
+            create_location: "curated".to_owned(),
+            store_dir: None,
             glue: GlueConfig::default(),
         }
     }

@@ -26,6 +26,7 @@ pub fn register(ctx: &datafusion::prelude::SessionContext, settings: &Arc<RwLock
         like_escape(),
         pg_encoding_to_char(),
         pg_advisory_unlock_all(),
+        pg_is_other_temp_schema(),
         json_build_object(JsonFlavor::Json),
         json_build_object(JsonFlavor::Jsonb),
     ] {
@@ -184,6 +185,25 @@ fn pg_encoding_to_char() -> ScalarUDF {
         let names: ArrayRef = Arc::new(names);
         super::udf::shaped(args, names)
     })
+}
+
+/// `pg_is_other_temp_schema(oid)`: always false, since a session's temporary tables are not in
+/// pg_namespace at all (dbt's catalog query filters with it).
+fn pg_is_other_temp_schema() -> ScalarUDF {
+    let signature = Signature::any(1, Volatility::Stable);
+    super::udf::new(
+        "pg_is_other_temp_schema",
+        signature,
+        DataType::Boolean,
+        |args| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let answers: ArrayRef = Arc::new(datafusion::arrow::array::BooleanArray::from(vec![
+            Some(false);
+            arrays[0].len()
+        ]));
+            super::udf::shaped(args, answers)
+        },
+    )
 }
 
 /// The gateway takes no advisory locks, so there are none to release.

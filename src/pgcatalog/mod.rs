@@ -98,7 +98,12 @@ impl CatalogInfo for LakeCatalogInfo {
         schema: &str,
         table: &str,
     ) -> Result<Option<TableType>> {
-        Ok(self.entry(catalog, schema, table).map(|_| TableType::Base))
+        Ok(self
+            .entry(catalog, schema, table)
+            .map(|t| match t.entry().glue.is_view() {
+                true => TableType::View,
+                false => TableType::Base,
+            }))
     }
 }
 
@@ -160,6 +165,28 @@ fn visible_tables(access: &Access, oids: &TableOids) -> Vec<(i32, TableAccess)> 
         .collect()
 }
 
+/// The views that exist for the principal: (schema, name, owner, definition).
+fn views(access: Arc<Access>, oids: TableOids) -> patched::Views {
+    Arc::new(move || {
+        visible_tables(&access, &oids)
+            .into_iter()
+            .map(|(_, table)| Arc::clone(table.entry()))
+            .filter(|entry| entry.glue.is_view())
+            .map(|entry| {
+                let glue = &entry.glue;
+                let definition = glue.view_original_text.clone().unwrap_or_default();
+                let owner = glue.owner.clone().unwrap_or_default();
+                (
+                    glue.database_name.clone(),
+                    glue.name.clone(),
+                    owner,
+                    definition,
+                )
+            })
+            .collect()
+    })
+}
+
 /// Type modifiers of the catalog's columns, keyed by (table OID, attnum).
 fn type_modifiers(access: Arc<Access>, oids: TableOids) -> patched::TypeModifiers {
     Arc::new(move || {
@@ -209,6 +236,7 @@ impl PgCatalog {
         let lake = patched::LakeMetadata {
             type_modifiers: type_modifiers(Arc::clone(&access), Arc::clone(&table_oids)),
             comments: comments(Arc::clone(&access), Arc::clone(&table_oids)),
+            views: views(Arc::clone(&access), Arc::clone(&table_oids)),
         };
         let schema = Arc::new(patched::PatchedPgCatalog::new(Arc::new(provider), lake));
         Ok(Self {

@@ -32,6 +32,9 @@ pub type TypeModifiers = Arc<dyn Fn() -> HashMap<(i32, i16), i32> + Send + Sync>
 /// (object OID, sub-id, comment) of the lake's tables (sub-id 0) and columns (attnum).
 pub type Comments = Arc<dyn Fn() -> Vec<(i32, i32, String)> + Send + Sync>;
 
+/// (schema, view, owner, definition) of the lake's views.
+pub type Views = Arc<dyn Fn() -> Vec<(String, String, String, String)> + Send + Sync>;
+
 /// `pg_class`'s OID, the class of table and column comments in `pg_description`.
 const PG_CLASS_OID: i32 = 1259;
 
@@ -46,6 +49,7 @@ pub struct PatchedPgCatalog {
 pub struct LakeMetadata {
     pub type_modifiers: TypeModifiers,
     pub comments: Comments,
+    pub views: Views,
 }
 
 impl std::fmt::Debug for LakeMetadata {
@@ -105,6 +109,19 @@ impl SchemaProvider for PatchedPgCatalog {
                 PatchedTable::with_extra_rows(
                     table,
                     Arc::new(move |schema: &SchemaRef| comment_rows(schema, &comments())),
+                )
+            }
+            // The crate lists every relation in pg_tables and none in pg_views; dbt tells
+            // tables from views by which of the two lists a relation.
+            "pg_tables" => {
+                let views = Arc::clone(&self.lake.views);
+                PatchedTable::wrap(table, Arc::new(move |batch| without_views(batch, &views())))
+            }
+            "pg_views" => {
+                let views = Arc::clone(&self.lake.views);
+                PatchedTable::with_extra_rows(
+                    table,
+                    Arc::new(move |schema: &SchemaRef| view_rows(schema, &views())),
                 )
             }
             _ => table,
@@ -325,5 +342,62 @@ fn append_nulls(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
         columns.push(new_null_array(field.data_type(), batch.num_rows()));
     }
     debug_assert!(columns.iter().all(|c| c.len() == batch.num_rows()));
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+}
+
+/// pg_tables without the rows of views.
+fn without_views(
+    batch: RecordBatch,
+    views: &[(String, String, String, String)],
+) -> Result<RecordBatch> {
+    let column = |name: &str| -> Result<Vec<Option<String>>> {
+        let array = cast(
+            batch.column(batch.schema().index_of(name)?),
+            &DataType::Utf8,
+        )?;
+        Ok(array
+            .as_string::<i32>()
+            .iter()
+            .map(|v| v.map(str::to_owned))
+            .collect())
+    };
+    let (schemas, names) = (column("schemaname")?, column("tablename")?);
+    let keep: datafusion::arrow::array::BooleanArray = schemas
+        .iter()
+        .zip(&names)
+        .map(|(s, t)| {
+            Some(
+                !views
+                    .iter()
+                    .any(|v| Some(&v.0) == s.as_ref() && Some(&v.1) == t.as_ref()),
+            )
+        })
+        .collect();
+    Ok(datafusion::arrow::compute::filter_record_batch(
+        &batch, &keep,
+    )?)
+}
+
+/// pg_views' rows: schemaname, viewname, viewowner, definition.
+fn view_rows(
+    schema: &SchemaRef,
+    views: &[(String, String, String, String)],
+) -> Result<RecordBatch> {
+    let column = |pick: fn(&(String, String, String, String)) -> &String| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(
+            views.iter().map(|v| pick(v).as_str()),
+        ))
+    };
+    let columns = vec![
+        column(|v| &v.0),
+        column(|v| &v.1),
+        column(|v| &v.2),
+        column(|v| &v.3),
+    ];
+    let columns = columns
+        .into_iter()
+        .zip(schema.fields())
+        .map(|(c, f)| cast(&c, f.data_type()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }

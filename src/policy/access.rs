@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 
 use super::compile::{PrincipalRules, TablePolicy};
+use super::rules::Permission;
+use super::writes::WriteTarget;
 use crate::catalog::{LakeCatalog, TableEntry, PUBLIC_SCHEMA};
 
 /// How a table appears to a principal.
@@ -54,6 +56,8 @@ pub struct Access {
     rules: Option<PrincipalRules>,
     /// The policy load this view belongs to.
     pub epoch: u64,
+    /// Who this view is for: creators read and change the tables they created.
+    user: String,
     decided: Mutex<HashMap<(String, String), Decided>>,
 }
 
@@ -63,8 +67,35 @@ impl Access {
             lake,
             rules,
             epoch,
+            user: String::new(),
             decided: Mutex::default(),
         }
+    }
+
+    /// The view of this user (the creator of a table gets full access to it).
+    pub fn for_user(mut self, user: &str) -> Self {
+        self.user = user.to_owned();
+        self
+    }
+
+    /// Whether the principal created the table.
+    fn owns(&self, entry: &TableEntry) -> bool {
+        !self.user.is_empty() && entry.glue.owner.as_deref() == Some(self.user.as_str())
+    }
+
+    /// Whether the principal may act so on a database or table (superusers may do anything).
+    pub fn may(&self, permission: Permission, target: WriteTarget<'_>) -> bool {
+        let Some(rules) = &self.rules else {
+            return true;
+        };
+        let owner = match target {
+            WriteTarget::Table { database, table } => self
+                .lake
+                .table(database, table)
+                .is_some_and(|entry| self.owns(&entry)),
+            WriteTarget::Database(_) => false,
+        };
+        rules.may(permission, target, owner)
     }
 
     pub fn lake(&self) -> &Arc<LakeCatalog> {
@@ -82,6 +113,19 @@ impl Access {
         let Some(rules) = &self.rules else {
             return Some(TableAccess::Full(entry));
         };
+        // The creator reads everything they wrote, unless a rule denies them the table.
+        if self.owns(&entry)
+            && rules.may(
+                Permission::Select,
+                WriteTarget::Table {
+                    database: schema,
+                    table,
+                },
+                true,
+            )
+        {
+            return Some(TableAccess::Full(entry));
+        }
         let key = (schema.to_owned(), table.to_owned());
         let version = self.lake.version();
         let mut decided = self.decided.lock().expect("access lock");

@@ -192,6 +192,10 @@ impl TablePolicy {
 }
 
 impl PrincipalRules {
+    pub(super) fn grants(&self) -> impl Iterator<Item = &Grant> {
+        self.grants.iter().map(|g| g.as_ref())
+    }
+
     /// Whether any rule names this database itself with a permission (e.g. CREATE_TABLE).
     pub fn mentions_database(&self, database: &str) -> bool {
         self.grants.iter().any(|g| {

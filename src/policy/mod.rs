@@ -24,6 +24,7 @@ pub mod source;
 pub mod tags;
 #[cfg(test)]
 mod tests;
+pub mod writes;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,7 +34,9 @@ use arc_swap::ArcSwap;
 
 pub use access::{Access, TableAccess};
 pub use compile::{PolicyIndex, TablePolicy};
+pub use rules::Permission;
 pub use source::PolicyFiles;
+pub use writes::WriteTarget;
 
 use crate::auth::Principal;
 use crate::catalog::LakeCatalog;
@@ -109,7 +112,8 @@ impl PolicyStore {
         let mut accesses = snapshot.accesses.lock().expect("access cache");
         let access = accesses.entry(key).or_insert_with(|| {
             let rules = (!principal.superuser).then(|| snapshot.index.rules_for(principal));
-            Arc::new(Access::new(Arc::clone(&self.lake), rules, snapshot.epoch))
+            let access = Access::new(Arc::clone(&self.lake), rules, snapshot.epoch);
+            Arc::new(access.for_user(&principal.user))
         });
         Arc::clone(access)
     }

@@ -12,6 +12,7 @@ pub enum Permission {
     Insert,
     Delete,
     CreateTable,
+    CreateDatabase,
     Alter,
     Drop,
     All,
@@ -25,13 +26,14 @@ impl Permission {
             "INSERT" => Self::Insert,
             "DELETE" => Self::Delete,
             "CREATE_TABLE" => Self::CreateTable,
+            "CREATE_DATABASE" => Self::CreateDatabase,
             "ALTER" => Self::Alter,
             "DROP" => Self::Drop,
             "ALL" => Self::All,
             other => {
                 return Err(format!(
                     "unknown permission {other:?} (expected SELECT, DESCRIBE, INSERT, DELETE, \
-                     CREATE_TABLE, ALTER, DROP or ALL)"
+                     CREATE_TABLE, CREATE_DATABASE, ALTER, DROP or ALL)"
                 ))
             }
         })

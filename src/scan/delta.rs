@@ -59,6 +59,13 @@ pub async fn open(
     })
 }
 
+impl DeltaSnapshotTable {
+    /// The Delta version this snapshot is of.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+}
+
 #[async_trait]
 impl TableProvider for DeltaSnapshotTable {
     fn schema(&self) -> SchemaRef {

@@ -23,7 +23,7 @@ use crate::audit::{AuditLog, AuditSink};
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::{Authentication, UserStore};
 use crate::catalog::backend::{
-    CatalogBackend, FixtureBackend, GlueBackend, GlueSettings, WithExtraTables,
+    CatalogBackend, FixtureBackend, GlueBackend, GlueSettings, LocalCatalogStore, WithExtraTables,
 };
 use crate::catalog::fixtures::FixtureFiles;
 use crate::catalog::{CacheSettings, LakeCatalog};
@@ -53,6 +53,8 @@ pub struct Gateway {
     pub cancels: Arc<CancelRegistry>,
     pub target_partitions: usize,
     pub audit: Arc<AuditLog>,
+    /// Where CREATE SCHEMA places new databases (`catalog.create_location`).
+    pub create_location: String,
 }
 
 impl Gateway {
@@ -107,6 +109,7 @@ impl Gateway {
             cancels: Arc::default(),
             target_partitions: config.engine.target_partitions.unwrap_or_else(num_cpus),
             audit,
+            create_location: config.catalog.create_location.clone(),
         });
         Ok(gateway)
     }
@@ -129,12 +132,21 @@ async fn catalog_backend(
             };
             Arc::new(GlueBackend::connect(&settings).await)
         }
-        (CatalogKind::Fixtures, Some(dir)) => {
-            Arc::new(FixtureBackend::new(FixtureFiles::Dir(dir.clone())))
-        }
-        (CatalogKind::Fixtures, None) => {
-            ensure_demo_lake(root).await?;
-            Arc::new(FixtureBackend::new(FixtureFiles::Embedded))
+        (CatalogKind::Fixtures, fixtures) => {
+            let files = match fixtures {
+                Some(dir) => FixtureFiles::Dir(dir.clone()),
+                None => {
+                    ensure_demo_lake(root).await?;
+                    FixtureFiles::Embedded
+                }
+            };
+            // What statements create lives next to the lake; the fixture files stay as given.
+            let store = catalog
+                .store_dir
+                .clone()
+                .unwrap_or_else(|| root.join("_catalog"));
+            let fixtures = Arc::new(FixtureBackend::new(files));
+            Arc::new(LocalCatalogStore::new(fixtures, store))
         }
     })
 }

@@ -47,7 +47,10 @@ impl Session {
         // Queries decide once their scans are planned; other commands before they run.
         let planned_first = matches!(
             command,
-            Command::Query(_) | Command::CopyOut { .. } | Command::Declare { .. }
+            Command::Query(_)
+                | Command::CopyOut { .. }
+                | Command::Declare { .. }
+                | Command::Write(_)
         );
         if !planned_first {
             audit.decide().await?;
@@ -81,6 +84,14 @@ impl Session {
                 discard,
             } => self.fetch(client, &name, count, discard).await?,
             Command::Close { name } => self.close(client, name.as_deref())?,
+            Command::Write(write) => {
+                let mut notices = Vec::new();
+                let result = self.write(*write, audit, &mut notices).await;
+                for notice in notices {
+                    send_notice(client, notice).await?;
+                }
+                result?
+            }
             Command::Set { name, value } => {
                 self.set(client, &name, value.as_deref()).await?;
                 Response::Execution(Tag::new("SET"))
@@ -229,6 +240,19 @@ impl Session {
             .collect();
         text_rows(&["name", "setting", "description"], rows, format)
     }
+}
+
+/// A NOTICE (IF EXISTS found nothing, IF NOT EXISTS found something), as PostgreSQL sends it.
+async fn send_notice<C>(client: &mut C, message: String) -> Result<(), LakegateError>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+{
+    let info = pgwire::error::ErrorInfo::new("NOTICE".to_owned(), "00000".to_owned(), message);
+    let notice = PgWireBackendMessage::NoticeResponse(info.into());
+    futures::SinkExt::feed(client, notice)
+        .await
+        .map_err(|e| LakegateError::Internal(format!("{e:?}")))
 }
 
 /// BEGIN/COMMIT/ROLLBACK/SAVEPOINT: accepted (the lake is read-only), with PostgreSQL's

@@ -57,8 +57,10 @@ impl Session {
             }
         }
         let state = self.ctx.state();
+        let mut statement = statement.clone();
+        self.temp_tables.qualify(&mut statement);
         let plan = state
-            .statement_to_plan(DfStatement::Statement(Box::new(statement.clone())))
+            .statement_to_plan(DfStatement::Statement(Box::new(statement)))
             .await?;
         check_read_only(&plan)?;
         Ok(self.describe(plan, &view))
@@ -225,7 +227,7 @@ impl Session {
         TextTimestamps::new(&types, |i| copy.is_some() || format.is_text(i), &zone)
     }
 
-    fn statement_timeout_ms(&self) -> u64 {
+    pub(super) fn statement_timeout_ms(&self) -> u64 {
         self.settings
             .read()
             .expect("settings lock")

@@ -4,6 +4,7 @@
 mod commands;
 mod copy;
 mod cursors;
+mod deletes;
 mod encode;
 mod execute;
 mod explain;
@@ -19,6 +20,9 @@ pub mod timestamps;
 mod type_planner;
 mod unknown_literals;
 pub mod view;
+mod views;
+mod write;
+mod write_data;
 
 use std::collections::BTreeSet;
 use std::collections::HashMap;
@@ -60,6 +64,8 @@ pub struct Session {
     credential_expiry: Mutex<Option<u64>>,
     /// Open SQL cursors (DECLARE).
     cursors: cursors::Cursors,
+    /// Temporary tables (CREATE TEMPORARY TABLE … AS).
+    temp_tables: crate::write::temp::TempTables,
 }
 
 /// The session-end record (AD-01: every session has a start and an end on record).
@@ -94,7 +100,8 @@ impl Session {
         let view: ViewHandle = Arc::new(arc_swap::ArcSwap::from_pointee(view::build(
             gateway, &principal,
         )?));
-        let ctx = session_context(gateway, Arc::clone(&view));
+        let temp_tables = crate::write::temp::TempTables::default();
+        let ctx = session_context(gateway, Arc::clone(&view), &temp_tables);
         register_functions(
             &ctx,
             &SessionFunctionsContext {
@@ -116,6 +123,7 @@ impl Session {
             sql_prepared: Mutex::default(),
             credential_expiry: Mutex::default(),
             cursors: cursors::Cursors::default(),
+            temp_tables,
         };
         session.apply_search_path();
         Ok(session)
@@ -247,7 +255,11 @@ impl Session {
 }
 
 /// A DataFusion context over the shared runtime and the principal's view of the lake catalog.
-fn session_context(gateway: &Arc<Gateway>, view: ViewHandle) -> SessionContext {
+fn session_context(
+    gateway: &Arc<Gateway>,
+    view: ViewHandle,
+    temp_tables: &crate::write::temp::TempTables,
+) -> SessionContext {
     let mut config = SessionConfig::new()
         .with_default_catalog_and_schema(DATABASE_NAME, PUBLIC_SCHEMA)
         .with_create_default_catalog_and_schema(false)
@@ -259,17 +271,22 @@ fn session_context(gateway: &Arc<Gateway>, view: ViewHandle) -> SessionContext {
     options.sql_parser.map_string_types_to_utf8view = false;
     options.execution.parquet.schema_force_view_types = false;
     let catalogs = Arc::new(MemoryCatalogProviderList::new());
-    let lake = LakeCatalogProvider::new(view);
-    catalogs.register_catalog(DATABASE_NAME.to_owned(), Arc::new(lake));
     let state = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(Arc::clone(&gateway.runtime))
-        .with_catalog_list(catalogs as Arc<dyn CatalogProviderList>)
+        .with_catalog_list(Arc::clone(&catalogs) as Arc<dyn CatalogProviderList>)
         .with_default_features()
         .with_analyzer_rules(unknown_literals::analyzer_rules())
         .with_type_planner(Arc::new(type_planner::LakeTypePlanner::default()))
         .build();
     let ctx = SessionContext::new_with_state(state);
+    // Views are planned in this session's state, which holds the catalog: the expander only
+    // keeps a weak reference to it.
+    let views = Arc::new(views::SessionViews {
+        state: ctx.state_weak_ref(),
+    });
+    let lake = LakeCatalogProvider::new(view, temp_tables.schema(), views);
+    catalogs.register_catalog(DATABASE_NAME.to_owned(), Arc::new(lake));
     CoerceIntArgsToBigInt::widen(&ctx);
     ctx
 }

@@ -34,7 +34,7 @@ impl StatementGuard {
     }
 
     /// Resolves when the statement must stop, with the error to report.
-    async fn stopped(&self) -> LakegateError {
+    pub(super) async fn stopped(&self) -> LakegateError {
         let timeout = async {
             match self.deadline {
                 Some(deadline) => tokio::time::sleep_until(deadline).await,

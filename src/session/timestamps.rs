@@ -140,11 +140,11 @@ fn push_offset(out: &mut String, seconds: i32) {
     out.push(if seconds < 0 { '-' } else { '+' });
     let seconds = seconds.unsigned_abs();
     push_digits(out, seconds / 3600, 2);
-    if seconds % 3600 != 0 {
+    if !seconds.is_multiple_of(3600) {
         out.push(':');
         push_digits(out, (seconds % 3600) / 60, 2);
     }
-    if seconds % 60 != 0 {
+    if !seconds.is_multiple_of(60) {
         out.push(':');
         push_digits(out, seconds % 60, 2);
     }

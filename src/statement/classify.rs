@@ -78,6 +78,21 @@ pub fn classify(statement: Statement) -> Result<Command, LakegateError> {
             legacy_options,
             ..
         } => classify_copy(source, to, target, &options, &legacy_options)?,
+        // D10: tables come from the catalog, never from a path a client names.
+        Statement::CreateTable(create) if create.external || create.location.is_some() => {
+            return Err(LakegateError::PermissionDenied(
+                "CREATE EXTERNAL TABLE is not allowed; tables come from the catalog".into(),
+            ))
+        }
+        Statement::CreateSchema { .. }
+        | Statement::CreateTable(_)
+        | Statement::CreateView(_)
+        | Statement::AlterTable(_)
+        | Statement::Drop { .. }
+        | Statement::Insert(_)
+        | Statement::Delete(_) => {
+            Command::Write(Box::new(crate::write::classify_write(statement)?))
+        }
         other => return Err(refused(&other)),
     })
 }
@@ -85,8 +100,8 @@ pub fn classify(statement: Statement) -> Result<Command, LakegateError> {
 fn refused(statement: &Statement) -> LakegateError {
     let text = statement.to_string();
     let kind: Vec<&str> = text.split_whitespace().take(2).collect();
-    LakegateError::PermissionDenied(format!(
-        "{} is not allowed: this gateway serves the lake read-only",
+    LakegateError::NotSupported(format!(
+        "{} is not supported by this gateway",
         kind.join(" ").to_uppercase()
     ))
 }

@@ -76,6 +76,8 @@ pub enum Command {
     Close {
         name: Option<String>,
     },
+    /// A statement that changes the lake or the catalog (CTAS, views, INSERT, DELETE, …).
+    Write(Box<crate::write::WriteCommand>),
 }
 
 /// How many rows a FETCH or MOVE reads forward.
@@ -113,6 +115,10 @@ impl Command {
             Command::Fetch { discard: false, .. } => misc("FETCH"),
             Command::Fetch { discard: true, .. } => misc("MOVE"),
             Command::Close { .. } => misc("CLOSE CURSOR"),
+            Command::Write(write) => {
+                let (class, tag) = write.audit_class();
+                (class, tag.to_owned())
+            }
         }
     }
 }

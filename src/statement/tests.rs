@@ -59,8 +59,70 @@ fn statements_that_escape_the_gateway_are_refused() {
     );
     assert!(refused("COPY (SELECT 1) TO '/tmp/x.csv'").contains("COPY"));
     assert!(refused("COPY sales.orders FROM STDIN").contains("COPY FROM"));
-    assert!(refused("DROP TABLE sales.orders").contains("DROP TABLE"));
-    assert!(refused("INSERT INTO sales.orders VALUES (1)").contains("INSERT"));
+}
+
+#[test]
+fn writes_are_classified_for_the_write_path() {
+    use crate::write::{RelationKind, WriteCommand};
+    let write = |sql: &str| match one(sql) {
+        Ok(Command::Write(write)) => *write,
+        other => panic!("{sql}: expected a write, got {other:?}"),
+    };
+    assert!(matches!(
+        write("drop table if exists \"lake\".\"analytics\".\"m__dbt_backup\" cascade"),
+        WriteCommand::Drop {
+            kind: RelationKind::Table,
+            if_exists: true,
+            ..
+        }
+    ));
+    assert!(matches!(
+        write("create  table \"lake\".\"analytics\".\"m\" as (select 1 as a)"),
+        WriteCommand::CreateTableAs {
+            temporary: false,
+            ..
+        }
+    ));
+    assert!(matches!(
+        write("create temporary table \"m__dbt_tmp1\" as (select 1 as a)"),
+        WriteCommand::CreateTableAs {
+            temporary: true,
+            ..
+        }
+    ));
+    let WriteCommand::Rename { to, .. } = write("alter table analytics.M rename to \"New\"") else {
+        panic!()
+    };
+    assert_eq!(to, "New");
+    let WriteCommand::Delete {
+        alias, predicate, ..
+    } = write("delete from analytics.m as DBT_INTERNAL_DEST where (id) in (select id from t)")
+    else {
+        panic!()
+    };
+    assert_eq!(alias.as_deref(), Some("dbt_internal_dest"));
+    assert!(predicate.is_some());
+    assert!(matches!(
+        write("insert into analytics.m (\"a\") (select 1)"),
+        WriteCommand::Insert { .. }
+    ));
+    assert!(matches!(
+        write("create schema if not exists \"analytics\""),
+        WriteCommand::CreateSchema {
+            if_not_exists: true,
+            ..
+        }
+    ));
+    assert!(matches!(
+        one("CREATE TABLE t (a int)"),
+        Err(LakegateError::Write(crate::write::WriteError::Unsupported(
+            _
+        )))
+    ));
+    assert!(matches!(
+        one("UPDATE sales.orders SET amount = 0"),
+        Err(LakegateError::NotSupported(_))
+    ));
 }
 
 #[test]

@@ -99,6 +99,7 @@ class Suite:
 [catalog]
 kind = "glue"
 cache_seconds = {CACHE_SECONDS}
+create_location = "s3://{BUCKET}/curated"
 
 [catalog.glue]
 timeout_seconds = {GLUE_TIMEOUT_SECONDS}
@@ -295,6 +296,39 @@ allow_http = true
                               "col_description('shop.late'::regclass, 1)")
         assert comments == [("Arrived late", "The answer, in parts")], comments
 
+    def writes_reach_glue(self):
+        """CTAS, rename, view, INSERT, DELETE and DROP through lakegate land in Glue and S3."""
+        s3, glue = self.clients()
+        with self.connect() as conn:
+            conn.execute("CREATE SCHEMA models")
+            conn.execute("CREATE TABLE models.m AS SELECT region, count(*) AS n FROM shop.events GROUP BY 1")
+            expected = conn.execute("SELECT count(DISTINCT region) FROM shop.events").fetchone()[0]
+            assert conn.execute("SELECT count(*) FROM models.m").fetchone()[0] == expected
+            table = glue.get_table(DatabaseName="models", Name="m")["Table"]
+            assert table["Parameters"]["table_type"] == "DELTA", table
+            location = table["StorageDescriptor"]["Location"]
+            assert location.startswith(f"s3://{BUCKET}/curated/models/m_"), location
+            prefix = location.removeprefix(f"s3://{BUCKET}/")
+            keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]]
+            assert any(k.endswith("_delta_log/00000000000000000000.json") for k in keys), keys
+            conn.execute("ALTER TABLE models.m RENAME TO m2")
+            names = {t["Name"] for t in glue.get_tables(DatabaseName="models")["TableList"]}
+            assert names == {"m2"}, names
+            conn.execute("CREATE VIEW models.v AS SELECT region FROM models.m2 WHERE n > 0")
+            view = glue.get_table(DatabaseName="models", Name="v")["Table"]
+            assert view["TableType"] == "VIRTUAL_VIEW" and "models.m2" in view["ViewOriginalText"], view
+            assert conn.execute("SELECT count(*) FROM models.v").fetchone()[0] == expected
+            inserted = conn.execute("INSERT INTO models.m2 SELECT 'zz', 0")
+            assert inserted.rowcount == 1
+            deleted = conn.execute("DELETE FROM models.m2 WHERE n = 0")
+            assert deleted.rowcount == 1
+            assert conn.execute("SELECT count(*) FROM models.m2").fetchone()[0] == expected
+            conn.execute("DROP VIEW models.v")
+            conn.execute("DROP TABLE models.m2")
+            assert glue.get_tables(DatabaseName="models")["TableList"] == []
+            left = s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
+            assert left == [], left
+
     def catalog_outage(self):
         self.moto.stop()
         time.sleep(CACHE_SECONDS + 0.5)
@@ -318,7 +352,8 @@ allow_http = true
             self.start_gateway()
             for name in ["events_match_duckdb", "partition_expressions", "projection",
                          "types_reach_clients", "comments_reach_pg_catalog", "csv_json_delta",
-                         "bad_input", "new_tables_and_partitions_appear", "catalog_outage"]:
+                         "bad_input", "new_tables_and_partitions_appear", "writes_reach_glue",
+                         "catalog_outage"]:
                 self.check(name, getattr(self, name))
             assert self.gateway.poll() is None, "lakegate is still running"
         finally:

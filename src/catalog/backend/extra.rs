@@ -60,4 +60,9 @@ impl CatalogBackend for WithExtraTables {
     fn evaluates_expressions(&self) -> bool {
         self.inner.evaluates_expressions()
     }
+
+    /// Changes go to the backend; lakegate's own database is not changed through SQL.
+    fn writer(&self) -> Option<&dyn super::CatalogWriter> {
+        self.inner.writer()
+    }
 }

@@ -60,6 +60,16 @@ impl GlueBackend {
     }
 }
 
+impl GlueBackend {
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(super) fn catalog_id(&self) -> Option<String> {
+        self.catalog_id.clone()
+    }
+}
+
 #[async_trait]
 impl CatalogBackend for GlueBackend {
     fn kind(&self) -> &'static str {
@@ -129,10 +139,14 @@ impl CatalogBackend for GlueBackend {
     fn evaluates_expressions(&self) -> bool {
         true
     }
+
+    fn writer(&self) -> Option<&dyn super::CatalogWriter> {
+        Some(self)
+    }
 }
 
 /// A short, safe summary for the client; the whole error for the log.
-fn unavailable<E, R>(error: SdkError<E, R>) -> CatalogError
+pub(super) fn unavailable<E, R>(error: SdkError<E, R>) -> CatalogError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -176,6 +190,9 @@ fn table(database: &str, t: &glue::Table) -> Table {
             .map(storage_descriptor)
             .unwrap_or_default(),
         partition_keys: t.partition_keys().iter().map(column).collect(),
+        owner: t.owner().map(str::to_owned),
+        view_original_text: t.view_original_text().map(str::to_owned),
+        view_expanded_text: t.view_expanded_text().map(str::to_owned),
     }
 }
 

@@ -4,6 +4,8 @@
 mod extra;
 mod fixtures;
 mod glue;
+mod glue_write;
+mod local;
 
 use std::fmt::Debug;
 
@@ -13,6 +15,7 @@ use super::glue_model::{Database, Partition, Table};
 pub use extra::WithExtraTables;
 pub use fixtures::FixtureBackend;
 pub use glue::{GlueBackend, GlueSettings};
+pub use local::LocalCatalogStore;
 
 /// A source of databases, tables and partitions.
 #[async_trait]
@@ -37,6 +40,29 @@ pub trait CatalogBackend: Debug + Send + Sync {
 
     /// Whether `partitions` filters by the expression on the catalog's side.
     fn evaluates_expressions(&self) -> bool;
+
+    /// Where databases and tables are created, renamed and dropped; `None` for a read-only
+    /// catalog.
+    fn writer(&self) -> Option<&dyn CatalogWriter> {
+        None
+    }
+}
+
+/// Changes to the catalog, each one atomic: a reader sees a table before or after it, never
+/// half of it. Names are as stored (lower case, as Glue keeps them).
+#[async_trait]
+pub trait CatalogWriter: Debug + Send + Sync {
+    async fn create_database(&self, database: Database) -> Result<(), CatalogError>;
+
+    /// Fails with [`CatalogError::AlreadyExists`] when the name is taken.
+    async fn create_table(&self, table: Table) -> Result<(), CatalogError>;
+
+    /// Replaces an existing table's definition (CREATE OR REPLACE VIEW).
+    async fn replace_table(&self, table: Table) -> Result<(), CatalogError>;
+
+    async fn rename_table(&self, database: &str, from: &str, to: &str) -> Result<(), CatalogError>;
+
+    async fn delete_table(&self, database: &str, name: &str) -> Result<(), CatalogError>;
 }
 
 /// Catalog failures, as clients see them.
@@ -67,6 +93,15 @@ pub enum CatalogError {
         problem: String,
         detail: String,
     },
+    /// A create found the name taken (another session won the race).
+    #[error("relation \"{name}\" already exists")]
+    AlreadyExists { name: String },
+    /// A rename or drop did not find what it changes.
+    #[error("relation \"{name}\" does not exist")]
+    NotFound { name: String },
+    /// This catalog cannot change the object (the embedded demo catalog's own tables).
+    #[error("{0}")]
+    ReadOnly(String),
 }
 
 impl CatalogError {
@@ -77,6 +112,8 @@ impl CatalogError {
             | CatalogError::Unreadable { detail, .. }
             | CatalogError::Missing { detail, .. } => detail,
             CatalogError::BadTable { problem, .. } => problem,
+            CatalogError::AlreadyExists { name } | CatalogError::NotFound { name } => name,
+            CatalogError::ReadOnly(message) => message,
         }
     }
 
