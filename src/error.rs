@@ -49,6 +49,8 @@ pub enum SqlState {
     DuplicateSchema,
     InvalidSchemaName,
     WrongObjectType,
+    ReservedName,
+    SerializationFailure,
 }
 
 impl SqlState {
@@ -91,6 +93,8 @@ impl SqlState {
             "42P06" => SqlState::DuplicateSchema,
             "3F000" => SqlState::InvalidSchemaName,
             "42809" => SqlState::WrongObjectType,
+            "42939" => SqlState::ReservedName,
+            "40001" => SqlState::SerializationFailure,
             _ => return None,
         })
     }
@@ -132,6 +136,8 @@ impl SqlState {
             SqlState::DuplicateSchema => "42P06",
             SqlState::InvalidSchemaName => "3F000",
             SqlState::WrongObjectType => "42809",
+            SqlState::ReservedName => "42939",
+            SqlState::SerializationFailure => "40001",
         }
     }
 }

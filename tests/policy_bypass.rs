@@ -647,3 +647,49 @@ fn replace_file(path: &std::path::Path, text: &str) {
     std::fs::write(&temporary, text).unwrap();
     std::fs::rename(&temporary, path).unwrap();
 }
+
+#[tokio::test]
+async fn writes_cannot_launder_what_the_policy_hides() {
+    let admin = connect_to(gateway(), "admin").await;
+    admin
+        .simple_query("create schema if not exists scratch")
+        .await
+        .unwrap();
+    admin
+        .simple_query(
+            "create or replace view scratch.names as select name, region from hr.employees",
+        )
+        .await
+        .unwrap();
+    // A creator reads what they made without any grant on it; nobody else does.
+    let builder = connect_to(gateway(), "builder").await;
+    builder
+        .simple_query("create table scratch.mine as select 41 + 1 as answer")
+        .await
+        .unwrap();
+    assert_eq!(
+        probe("builder", "select answer from scratch.mine")
+            .await
+            .rows,
+        [[Some("42".to_owned())]]
+    );
+    refused("us_analyst", "select * from scratch.mine", "42P01").await;
+    refused(
+        "builder",
+        "create table scratch.copy as select * from hr.employees",
+        "42P01",
+    )
+    .await;
+    refused(
+        "us_analyst",
+        "create table scratch.x as select 1 as a",
+        "42501",
+    )
+    .await;
+    refused("builder", "drop view scratch.names", "42P01").await;
+    // A view reads its tables with the reader's rights (D8): the US rows only.
+    let names = probe("viewer", "select name from scratch.names order by name").await;
+    let names: Vec<Option<&str>> = column(&names.rows, 0);
+    assert_eq!(names, [Some("Ann"), Some("Bob"), Some("Cat"), Some("Dan")]);
+    refused("viewer", "delete from scratch.names", "42501").await;
+}

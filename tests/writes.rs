@@ -161,7 +161,7 @@ async fn models_are_built_swapped_and_dropped_as_dbt_does() {
 
     // dbt lists tables and views apart.
     let listed = rows(
-        &dbt.simple_query("select 'table', tablename from pg_tables where schemaname = 'analytics' and tablename in ('delivered', 'revenue') union all select 'view', viewname from pg_views where schemaname = 'analytics' order by 2")
+        &dbt.simple_query("select 'table', tablename from pg_tables where schemaname = 'analytics' and tablename in ('delivered', 'revenue') union all select 'view', viewname from pg_views where schemaname = 'analytics' and viewname in ('delivered', 'revenue') order by 2")
             .await
             .unwrap(),
     );
@@ -387,4 +387,146 @@ async fn writes_are_audited_with_target_and_rows() {
     assert_eq!(deleted["statement"]["class"], "WRITE");
     assert_eq!(deleted["writes"][0]["operation"], "delete");
     assert_eq!(deleted["rows"], 5);
+}
+
+#[tokio::test]
+async fn a_model_swapped_in_a_transaction_never_disappears() {
+    let dbt = connect_to(gateway(), "dbt").await;
+    let reader = connect_to(gateway(), "dbt").await;
+    dbt.simple_query("create schema if not exists analytics")
+        .await
+        .unwrap();
+    dbt.simple_query("create table analytics.swapped as select 1 as version")
+        .await
+        .unwrap();
+    dbt.simple_query("create table analytics.swapped__dbt_tmp as select 2 as version")
+        .await
+        .unwrap();
+    dbt.simple_query("begin").await.unwrap();
+    dbt.simple_query("alter table analytics.swapped rename to swapped__dbt_backup")
+        .await
+        .unwrap();
+    // Held until the transaction's next statement: other sessions still read the model.
+    assert_eq!(
+        one(&reader, "select version from analytics.swapped").await,
+        "1"
+    );
+    dbt.simple_query("alter table analytics.swapped__dbt_tmp rename to swapped")
+        .await
+        .unwrap();
+    assert_eq!(
+        one(&reader, "select version from analytics.swapped").await,
+        "1"
+    );
+    dbt.simple_query("commit").await.unwrap();
+    assert_eq!(
+        one(&reader, "select version from analytics.swapped").await,
+        "2"
+    );
+    assert_eq!(
+        one(&reader, "select version from analytics.swapped__dbt_backup").await,
+        "1"
+    );
+    // A rolled-back rename never happens; one followed by a query is seen by that query.
+    dbt.simple_query("begin").await.unwrap();
+    dbt.simple_query("alter table analytics.swapped rename to gone")
+        .await
+        .unwrap();
+    dbt.simple_query("rollback").await.unwrap();
+    assert_eq!(
+        one(&reader, "select version from analytics.swapped").await,
+        "2"
+    );
+    dbt.simple_query("begin").await.unwrap();
+    dbt.simple_query("alter table analytics.swapped__dbt_backup rename to swapped_old")
+        .await
+        .unwrap();
+    assert_eq!(
+        one(&dbt, "select version from analytics.swapped_old").await,
+        "1"
+    );
+    dbt.simple_query("commit").await.unwrap();
+    assert_eq!(
+        refused(&reader, "select * from analytics.swapped__dbt_backup").await,
+        "42P01"
+    );
+}
+
+#[tokio::test]
+async fn write_statements_are_checked_as_postgres_checks_them() {
+    let dbt = connect_to(gateway(), "dbt").await;
+    dbt.simple_query("create schema if not exists analytics")
+        .await
+        .unwrap();
+    let admin = connect_to(gateway(), "admin").await;
+    assert_eq!(refused(&admin, "create schema pg_mine").await, "42939");
+    // A column named twice in an INSERT's list is 42701.
+    dbt.simple_query("create table analytics.named as select 1 as x, 'a' as y")
+        .await
+        .unwrap();
+    assert_eq!(
+        one(&dbt, "select y from analytics.named where x = 1").await,
+        "a"
+    );
+    assert_eq!(
+        refused(&dbt, "insert into analytics.named (x, x) select 1, 2").await,
+        "42701"
+    );
+    assert_eq!(
+        refused(&dbt, "insert into analytics.named (nope) select 1").await,
+        "42703"
+    );
+    // A value that does not fit the column fails; it never becomes NULL.
+    assert_eq!(
+        refused(&dbt, "insert into analytics.named (x) select 'abc'").await,
+        "22P02"
+    );
+    assert_eq!(one(&dbt, "select count(*) from analytics.named").await, "1");
+    // A quoted name cannot place data outside the schema's directory.
+    dbt.simple_query("create table analytics.\"../../escape\" as select 1 as a")
+        .await
+        .unwrap();
+    let location = location_of("analytics", "../../escape");
+    assert!(
+        !location.to_string_lossy().contains(".."),
+        "{}",
+        location.display()
+    );
+    assert!(
+        location.starts_with(scratch_dir()),
+        "{}",
+        location.display()
+    );
+    // Views: never over a session's temporary tables; definitions only for their creator.
+    dbt.simple_query("create temporary table staged as select 1 as a")
+        .await
+        .unwrap();
+    assert_eq!(
+        refused(
+            &dbt,
+            "create view analytics.over_temp as select * from staged"
+        )
+        .await,
+        "0A000"
+    );
+    admin
+        .simple_query("create view analytics.admins_view as select 'secret literal' as s")
+        .await
+        .unwrap();
+    dbt.simple_query("create view analytics.dbts_view as select 1 as a")
+        .await
+        .unwrap();
+    let definitions = rows(
+        &dbt.simple_query("select viewname, definition from pg_views where viewname in ('admins_view', 'dbts_view') order by 1")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(definitions[0], [Some("admins_view".into()), None]);
+    assert!(
+        definitions[1][1]
+            .as_deref()
+            .unwrap_or_default()
+            .contains("SELECT 1"),
+        "{definitions:?}"
+    );
 }

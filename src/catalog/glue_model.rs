@@ -121,10 +121,18 @@ pub const VIEW_TABLE_TYPE: &str = "VIRTUAL_VIEW";
 /// A table parameter marking data that lakegate wrote and owns: dropping the table deletes it.
 pub const MANAGED_PARAMETER: &str = "lakegate.managed";
 
+/// A table parameter naming the principal who created the table or view through lakegate.
+pub const CREATOR_PARAMETER: &str = "lakegate.created_by";
+
 impl Table {
     /// Whether this entry is a view (its rows come from its SQL, not from files).
     pub fn is_view(&self) -> bool {
         self.table_type.as_deref() == Some(VIEW_TABLE_TYPE)
+    }
+
+    /// Who created the table through lakegate, if lakegate did.
+    pub fn created_by(&self) -> Option<&str> {
+        self.parameters.get(CREATOR_PARAMETER).map(String::as_str)
     }
 
     /// Whether lakegate wrote the table's data (so it also deletes it).

@@ -44,6 +44,15 @@ impl LakeCatalog {
         self.reload().await
     }
 
+    pub async fn rename_tables(
+        &self,
+        schema: &str,
+        renames: &[(String, String)],
+    ) -> Result<(), CatalogError> {
+        self.writer()?.rename_tables(schema, renames).await?;
+        self.reload().await
+    }
+
     pub async fn delete_table(&self, schema: &str, name: &str) -> Result<(), CatalogError> {
         self.writer()?.delete_table(schema, name).await?;
         self.reload().await

@@ -165,7 +165,8 @@ fn visible_tables(access: &Access, oids: &TableOids) -> Vec<(i32, TableAccess)> 
         .collect()
 }
 
-/// The views that exist for the principal: (schema, name, owner, definition).
+/// The views that exist for the principal. A definition can name tables and columns hidden
+/// from a reader (and hold literals), so only superusers and the view's creator see it (D10).
 fn views(access: Arc<Access>, oids: TableOids) -> patched::Views {
     Arc::new(move || {
         visible_tables(&access, &oids)
@@ -173,15 +174,18 @@ fn views(access: Arc<Access>, oids: TableOids) -> patched::Views {
             .map(|(_, table)| Arc::clone(table.entry()))
             .filter(|entry| entry.glue.is_view())
             .map(|entry| {
+                let shown = access.is_unrestricted() || access.owns(&entry);
                 let glue = &entry.glue;
-                let definition = glue.view_original_text.clone().unwrap_or_default();
-                let owner = glue.owner.clone().unwrap_or_default();
-                (
-                    glue.database_name.clone(),
-                    glue.name.clone(),
-                    owner,
-                    definition,
-                )
+                let owner = glue
+                    .created_by()
+                    .or(glue.owner.as_deref())
+                    .unwrap_or_default();
+                patched::ViewRow {
+                    schema: glue.database_name.clone(),
+                    name: glue.name.clone(),
+                    owner: owner.to_owned(),
+                    definition: glue.view_original_text.clone().filter(|_| shown),
+                }
             })
             .collect()
     })

@@ -32,8 +32,17 @@ pub type TypeModifiers = Arc<dyn Fn() -> HashMap<(i32, i16), i32> + Send + Sync>
 /// (object OID, sub-id, comment) of the lake's tables (sub-id 0) and columns (attnum).
 pub type Comments = Arc<dyn Fn() -> Vec<(i32, i32, String)> + Send + Sync>;
 
-/// (schema, view, owner, definition) of the lake's views.
-pub type Views = Arc<dyn Fn() -> Vec<(String, String, String, String)> + Send + Sync>;
+/// One row of `pg_views`.
+pub struct ViewRow {
+    pub schema: String,
+    pub name: String,
+    pub owner: String,
+    /// `None` where the principal may not see it.
+    pub definition: Option<String>,
+}
+
+/// The lake's views that exist for the principal.
+pub type Views = Arc<dyn Fn() -> Vec<ViewRow> + Send + Sync>;
 
 /// `pg_class`'s OID, the class of table and column comments in `pg_description`.
 const PG_CLASS_OID: i32 = 1259;
@@ -346,10 +355,7 @@ fn append_nulls(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
 }
 
 /// pg_tables without the rows of views.
-fn without_views(
-    batch: RecordBatch,
-    views: &[(String, String, String, String)],
-) -> Result<RecordBatch> {
+fn without_views(batch: RecordBatch, views: &[ViewRow]) -> Result<RecordBatch> {
     let column = |name: &str| -> Result<Vec<Option<String>>> {
         let array = cast(
             batch.column(batch.schema().index_of(name)?),
@@ -362,16 +368,15 @@ fn without_views(
             .collect())
     };
     let (schemas, names) = (column("schemaname")?, column("tablename")?);
+    let is_view = |s: &Option<String>, t: &Option<String>| {
+        views
+            .iter()
+            .any(|v| s.as_deref() == Some(&v.schema) && t.as_deref() == Some(&v.name))
+    };
     let keep: datafusion::arrow::array::BooleanArray = schemas
         .iter()
         .zip(&names)
-        .map(|(s, t)| {
-            Some(
-                !views
-                    .iter()
-                    .any(|v| Some(&v.0) == s.as_ref() && Some(&v.1) == t.as_ref()),
-            )
-        })
+        .map(|(s, t)| Some(!is_view(s, t)))
         .collect();
     Ok(datafusion::arrow::compute::filter_record_batch(
         &batch, &keep,
@@ -379,25 +384,18 @@ fn without_views(
 }
 
 /// pg_views' rows: schemaname, viewname, viewowner, definition.
-fn view_rows(
-    schema: &SchemaRef,
-    views: &[(String, String, String, String)],
-) -> Result<RecordBatch> {
-    let column = |pick: fn(&(String, String, String, String)) -> &String| -> ArrayRef {
-        Arc::new(StringArray::from_iter_values(
-            views.iter().map(|v| pick(v).as_str()),
-        ))
-    };
-    let columns = vec![
-        column(|v| &v.0),
-        column(|v| &v.1),
-        column(|v| &v.2),
-        column(|v| &v.3),
+fn view_rows(schema: &SchemaRef, views: &[ViewRow]) -> Result<RecordBatch> {
+    let text = |values: Vec<Option<&str>>| -> ArrayRef { Arc::new(StringArray::from(values)) };
+    let columns = [
+        text(views.iter().map(|v| Some(v.schema.as_str())).collect()),
+        text(views.iter().map(|v| Some(v.name.as_str())).collect()),
+        text(views.iter().map(|v| Some(v.owner.as_str())).collect()),
+        text(views.iter().map(|v| v.definition.as_deref()).collect()),
     ];
     let columns = columns
-        .into_iter()
+        .iter()
         .zip(schema.fields())
-        .map(|(c, f)| cast(&c, f.data_type()))
+        .map(|(c, f)| cast(c, f.data_type()))
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }

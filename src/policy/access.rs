@@ -9,7 +9,7 @@ use datafusion::arrow::datatypes::{Schema, SchemaRef};
 
 use super::compile::{PrincipalRules, TablePolicy};
 use super::rules::Permission;
-use super::writes::WriteTarget;
+use super::writes::{TargetFacts, WriteTarget};
 use crate::catalog::{LakeCatalog, TableEntry, PUBLIC_SCHEMA};
 
 /// How a table appears to a principal.
@@ -78,9 +78,10 @@ impl Access {
         self
     }
 
-    /// Whether the principal created the table.
-    fn owns(&self, entry: &TableEntry) -> bool {
-        !self.user.is_empty() && entry.glue.owner.as_deref() == Some(self.user.as_str())
+    /// Whether the principal created the table: lakegate records its creator in a parameter of
+    /// the entries it writes (Glue's free-text `Owner` is not trusted for this).
+    pub fn owns(&self, entry: &TableEntry) -> bool {
+        !self.user.is_empty() && entry.glue.created_by() == Some(self.user.as_str())
     }
 
     /// Whether the principal may act so on a database or table (superusers may do anything).
@@ -88,14 +89,31 @@ impl Access {
         let Some(rules) = &self.rules else {
             return true;
         };
-        let owner = match target {
-            WriteTarget::Table { database, table } => self
-                .lake
-                .table(database, table)
-                .is_some_and(|entry| self.owns(&entry)),
-            WriteTarget::Database(_) => false,
+        let entry = match target {
+            WriteTarget::Table { database, table } => self.lake.table(database, table),
+            WriteTarget::Database(_) => None,
         };
-        rules.may(permission, target, owner)
+        self.decide(rules, permission, target, entry.as_deref())
+    }
+
+    fn decide(
+        &self,
+        rules: &PrincipalRules,
+        permission: Permission,
+        target: WriteTarget<'_>,
+        entry: Option<&TableEntry>,
+    ) -> bool {
+        let column_tags = entry
+            .map(|e| {
+                super::tags::column_tags(&self.lake.database_parameters(&e.glue.database_name), e)
+            })
+            .unwrap_or_default();
+        let owner = entry.is_some_and(|e| self.owns(e));
+        let facts = TargetFacts {
+            owner,
+            column_tags: &column_tags,
+        };
+        rules.may(permission, target, facts)
     }
 
     pub fn lake(&self) -> &Arc<LakeCatalog> {
@@ -113,17 +131,13 @@ impl Access {
         let Some(rules) = &self.rules else {
             return Some(TableAccess::Full(entry));
         };
-        // The creator reads everything they wrote, unless a rule denies them the table.
-        if self.owns(&entry)
-            && rules.may(
-                Permission::Select,
-                WriteTarget::Table {
-                    database: schema,
-                    table,
-                },
-                true,
-            )
-        {
+        // The creator reads everything they wrote through lakegate (it holds only what their
+        // policy let them read), unless a rule denies them the table.
+        let target = WriteTarget::Table {
+            database: schema,
+            table,
+        };
+        if self.owns(&entry) && self.decide(rules, Permission::Select, target, Some(&entry)) {
             return Some(TableAccess::Full(entry));
         }
         let key = (schema.to_owned(), table.to_owned());

@@ -1,10 +1,11 @@
 //! Write permissions (Lake Formation's names): CREATE_DATABASE and CREATE_TABLE on a database;
 //! INSERT, DELETE, ALTER and DROP on a table. They are checked before anything is written.
 //! A table's creator may do everything with it unless a rule denies it explicitly; a deny
-//! always wins (D5).
+//! always wins (D5), also one given through LF-Tags.
 
 use super::compile::PrincipalRules;
-use super::rules::{pattern_matches, Effect, Permission, Resource};
+use super::rules::{pattern_matches, Effect, Grant, Permission, Resource};
+use super::tags::Tags;
 
 /// What a write acts on.
 #[derive(Debug, Clone, Copy)]
@@ -13,14 +14,26 @@ pub enum WriteTarget<'a> {
     Table { database: &'a str, table: &'a str },
 }
 
+/// What a write decision knows about its target.
+#[derive(Debug, Clone, Copy)]
+pub struct TargetFacts<'a> {
+    /// The principal created the table (lakegate recorded it so).
+    pub owner: bool,
+    /// The effective LF-Tags of each of the table's columns (empty for databases).
+    pub column_tags: &'a [Tags],
+}
+
 impl PrincipalRules {
-    /// Whether the principal may act so on the target; `owner` when they created it.
-    pub fn may(&self, permission: Permission, target: WriteTarget<'_>, owner: bool) -> bool {
-        let mut allowed = owner;
+    /// Whether the principal may act so on the target.
+    pub fn may(
+        &self,
+        permission: Permission,
+        target: WriteTarget<'_>,
+        facts: TargetFacts<'_>,
+    ) -> bool {
+        let mut allowed = facts.owner;
         for grant in self.grants() {
-            if !grant.permission.covers(permission)
-                || !applies(&grant.resource, target, grant.effect)
-            {
+            if !grant.permission.covers(permission) || !applies(grant, target, facts.column_tags) {
                 continue;
             }
             match grant.effect {
@@ -32,14 +45,14 @@ impl PrincipalRules {
     }
 }
 
-fn applies(resource: &Resource, target: WriteTarget<'_>, effect: Effect) -> bool {
-    match (resource, target) {
+fn applies(grant: &Grant, target: WriteTarget<'_>, column_tags: &[Tags]) -> bool {
+    match (&grant.resource, target) {
         (Resource::Database(pattern), WriteTarget::Database(database)) => {
             pattern_matches(pattern, database)
         }
         // A deny on a database covers its tables, as it does for reads.
         (Resource::Database(pattern), WriteTarget::Table { database, .. }) => {
-            effect == Effect::Deny && pattern_matches(pattern, database)
+            grant.effect == Effect::Deny && pattern_matches(pattern, database)
         }
         (
             Resource::Table {
@@ -48,6 +61,14 @@ fn applies(resource: &Resource, target: WriteTarget<'_>, effect: Effect) -> bool
             },
             WriteTarget::Table { database, table },
         ) => pattern_matches(d, database) && pattern_matches(t, table),
+        // A tag deny on any column denies writing the table; a tag grant allows it only when
+        // it covers every column.
+        (Resource::Tag(expression), WriteTarget::Table { .. }) => match grant.effect {
+            Effect::Deny => column_tags.iter().any(|t| expression.matches(t)),
+            Effect::Allow => {
+                !column_tags.is_empty() && column_tags.iter().all(|t| expression.matches(t))
+            }
+        },
         _ => false,
     }
 }
@@ -63,6 +84,7 @@ p, group:transformers, analytics, *, CREATE_TABLE, allow
 p, group:transformers, analytics, *, CREATE_DATABASE, allow
 p, group:transformers, analytics.*, *, ALL, allow
 p, group:transformers, analytics.frozen, *, DROP, deny
+p, group:transformers, tag:sensitivity=pii, *, ALL, deny
 p, group:analysts, sales.*, *, SELECT, allow
 "#;
 
@@ -81,37 +103,58 @@ p, group:analysts, sales.*, *, SELECT, allow
         WriteTarget::Table { database, table }
     }
 
+    const PLAIN: TargetFacts<'static> = TargetFacts {
+        owner: false,
+        column_tags: &[],
+    };
+    const OWNED: TargetFacts<'static> = TargetFacts {
+        owner: true,
+        column_tags: &[],
+    };
+
     #[tokio::test]
     async fn write_grants_follow_lake_formation_names() {
         let dbt = rules(&["transformers"]).await;
         assert!(dbt.may(
             Permission::CreateTable,
             WriteTarget::Database("analytics"),
-            false
+            PLAIN
         ));
         assert!(dbt.may(
             Permission::CreateDatabase,
             WriteTarget::Database("analytics"),
-            false
+            PLAIN
         ));
         assert!(!dbt.may(
             Permission::CreateTable,
             WriteTarget::Database("sales"),
-            false
+            PLAIN
         ));
-        assert!(dbt.may(Permission::Insert, table("analytics", "m"), false));
-        assert!(dbt.may(Permission::Drop, table("analytics", "m"), false));
-        assert!(!dbt.may(Permission::Drop, table("analytics", "frozen"), false));
-        assert!(!dbt.may(Permission::Insert, table("sales", "orders"), false));
+        assert!(dbt.may(Permission::Insert, table("analytics", "m"), PLAIN));
+        assert!(dbt.may(Permission::Drop, table("analytics", "m"), PLAIN));
+        assert!(!dbt.may(Permission::Drop, table("analytics", "frozen"), PLAIN));
+        assert!(!dbt.may(Permission::Insert, table("sales", "orders"), PLAIN));
         let analyst = rules(&["analysts"]).await;
-        assert!(!analyst.may(Permission::Delete, table("sales", "orders"), false));
+        assert!(!analyst.may(Permission::Delete, table("sales", "orders"), PLAIN));
         assert!(!analyst.may(
             Permission::CreateTable,
             WriteTarget::Database("analytics"),
-            false
+            PLAIN
         ));
         // A creator may change what they made, unless a rule denies it.
-        assert!(analyst.may(Permission::Drop, table("sales", "mine"), true));
-        assert!(!dbt.may(Permission::Drop, table("analytics", "frozen"), true));
+        assert!(analyst.may(Permission::Drop, table("sales", "mine"), OWNED));
+        assert!(!dbt.may(Permission::Drop, table("analytics", "frozen"), OWNED));
+    }
+
+    #[tokio::test]
+    async fn a_tag_deny_on_any_column_blocks_writes() {
+        let dbt = rules(&["transformers"]).await;
+        let pii: Tags = [("sensitivity".to_owned(), "pii".to_owned())].into();
+        let tags = [Tags::new(), pii];
+        let facts = TargetFacts {
+            owner: true,
+            column_tags: &tags,
+        };
+        assert!(!dbt.may(Permission::Insert, table("analytics", "m"), facts));
     }
 }

@@ -44,6 +44,7 @@ impl Session {
         if status == TransactionStatus::Error && !ends_transaction {
             return Err(LakegateError::InFailedTransaction);
         }
+        self.settle_renames(&command, status, audit).await?;
         // Queries decide once their scans are planned; other commands before they run.
         let planned_first = matches!(
             command,
@@ -86,7 +87,8 @@ impl Session {
             Command::Close { name } => self.close(client, name.as_deref())?,
             Command::Write(write) => {
                 let mut notices = Vec::new();
-                let result = self.write(*write, audit, &mut notices).await;
+                let in_block = status != TransactionStatus::Idle;
+                let result = self.write(*write, in_block, audit, &mut notices).await;
                 for notice in notices {
                     send_notice(client, notice).await?;
                 }

@@ -11,6 +11,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::error::DataFusionError;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::sqlparser::ast::{Expr, Statement};
@@ -28,7 +29,7 @@ pub fn rows_where(
     alias: Option<String>,
     predicate: Option<Box<Expr>>,
 ) -> Result<Statement, LakegateError> {
-    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let quote = crate::write::parse::quote;
     let table = format!(
         "{}.{}",
         quote(&entry.glue.database_name),
@@ -39,40 +40,45 @@ pub fn rows_where(
         .unwrap_or_default();
     let filter = predicate.map(|p| format!(" WHERE {p}")).unwrap_or_default();
     let sql = format!("SELECT * FROM {table}{alias}{filter}");
-    match crate::statement::parse(&sql)?.pop() {
-        Some(Command::Query(statement)) => Ok(*statement),
-        _ => Err(LakegateError::Internal(
-            "a DELETE scan did not parse as a query".into(),
-        )),
+    let mut commands = crate::statement::parse(&sql)?;
+    match (commands.pop(), commands.is_empty()) {
+        (Some(Command::Query(statement)), true) => Ok(*statement),
+        _ => Err(crate::write::WriteError::Unsupported(
+            "this DELETE condition is not supported".into(),
+        )
+        .into()),
     }
 }
 
-/// Both scans of a DELETE must have read the same Delta version of the table.
-pub fn same_version(scans: &[TableScan], table: &str) -> Result<(), LakegateError> {
+/// The Delta version both scans of a DELETE read of the table; the commit is made on it, so a
+/// concurrent commit since is a conflict (40001), never rows silently lost.
+pub fn version_read(scans: &[TableScan], table: &str) -> Result<Option<u64>, LakegateError> {
     let mut versions: Vec<Option<i64>> = scans
         .iter()
         .filter(|s| s.table == table)
         .map(|s| s.delta_version)
         .collect();
     versions.dedup();
-    match versions.len() {
-        0 | 1 => Ok(()),
-        _ => Err(crate::write::WriteError::Unsupported(format!(
-            "table {table} changed while the DELETE read it; run it again"
-        ))
-        .into()),
+    match versions.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(one.and_then(|v| u64::try_from(v).ok())),
+        _ => Err(crate::write::WriteError::Conflict(table.to_owned()).into()),
     }
 }
 
-/// How many times each row occurs.
+/// How many times each row occurs; held in the gateway's memory pool (53200 beyond it).
 pub struct RowCounts {
     converter: RowConverter,
     counts: HashMap<Box<[u8]>, u64>,
     total: u64,
+    reservation: MemoryReservation,
 }
 
 impl RowCounts {
-    pub async fn collect(rows: SendableRecordBatchStream) -> Result<Self, LakegateError> {
+    pub async fn collect(
+        mut rows: SendableRecordBatchStream,
+        pool: &Arc<dyn MemoryPool>,
+    ) -> Result<Self, LakegateError> {
         let fields = rows
             .schema()
             .fields()
@@ -83,13 +89,14 @@ impl RowCounts {
             converter: RowConverter::new(fields).map_err(DataFusionError::from)?,
             counts: HashMap::new(),
             total: 0,
+            reservation: MemoryConsumer::new("DELETE").register(pool),
         };
-        let batches: Vec<RecordBatch> = rows.try_collect().await?;
-        for batch in batches {
+        while let Some(batch) = rows.try_next().await? {
             let converted = counts
                 .converter
                 .convert_columns(batch.columns())
                 .map_err(DataFusionError::from)?;
+            counts.reservation.try_grow(converted.size())?;
             for row in converted.iter() {
                 *counts.counts.entry(row.as_ref().into()).or_default() += 1;
                 counts.total += 1;

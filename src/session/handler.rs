@@ -300,6 +300,9 @@ async fn execute_prepared(
     if status == TransactionStatus::Error {
         return Err(LakegateError::InFailedTransaction);
     }
+    // Renames held by the transaction take effect before a query reads (it is planned again
+    // below if they changed the catalog).
+    session.apply_renames(audit).await?;
     let copy = match &prepared.command {
         Command::CopyOut { format, .. } => Some(*format),
         _ => None,

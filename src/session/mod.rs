@@ -13,6 +13,7 @@ mod naming;
 mod origin;
 mod params;
 pub mod query_id;
+mod renames;
 mod savepoint;
 pub mod settings;
 mod stream;
@@ -22,7 +23,10 @@ mod unknown_literals;
 pub mod view;
 mod views;
 mod write;
-mod write_data;
+mod write_create;
+mod write_ddl;
+mod write_plan;
+mod write_rows;
 
 use std::collections::BTreeSet;
 use std::collections::HashMap;
@@ -66,6 +70,8 @@ pub struct Session {
     cursors: cursors::Cursors,
     /// Temporary tables (CREATE TEMPORARY TABLE … AS).
     temp_tables: crate::write::temp::TempTables,
+    /// Renames of the open transaction, applied together (see `renames.rs`).
+    held_renames: renames::HeldRenames,
 }
 
 /// The session-end record (AD-01: every session has a start and an end on record).
@@ -124,6 +130,7 @@ impl Session {
             credential_expiry: Mutex::default(),
             cursors: cursors::Cursors::default(),
             temp_tables,
+            held_renames: renames::HeldRenames::default(),
         };
         session.apply_search_path();
         Ok(session)

@@ -1,7 +1,10 @@
 //! Write statements in a session: names resolved as PostgreSQL resolves them, grants checked
 //! before anything is written (42501), the decision record made durable before the statement
-//! acts (D9), then the catalog change or the Delta commit. Data writes are in
-//! [`super::write_data`].
+//! acts (D9), then the catalog change or the Delta commit. CREATE SCHEMA is here; renames and
+//! drops in [`super::write_ddl`], CTAS and views in [`super::write_create`], INSERT and DELETE
+//! in [`super::write_rows`].
+
+use std::sync::Arc;
 
 use datafusion::sql::sqlparser::ast::ObjectName;
 use pgwire::api::results::{Response, Tag};
@@ -10,27 +13,18 @@ use super::Session;
 use crate::audit::StatementAudit;
 use crate::catalog::backend::CatalogError;
 use crate::catalog::glue_model::Database;
-use crate::catalog::{TableEntry, DATABASE_NAME, PUBLIC_SCHEMA};
+use crate::catalog::{LakeCatalog, TableEntry, DATABASE_NAME, PUBLIC_SCHEMA};
 use crate::error::LakegateError;
 use crate::policy::{Permission, WriteTarget};
 use crate::write::entries;
 use crate::write::temp::TEMP_SCHEMA;
-use crate::write::{RelationKind, WriteCommand, WriteError};
+use crate::write::{WriteCommand, WriteError};
 
 /// A relation a write names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Relation {
     Lake { schema: String, table: String },
     Temp(String),
-}
-
-impl Relation {
-    pub(super) fn display(&self) -> String {
-        match self {
-            Relation::Lake { schema, table } => format!("{schema}.{table}"),
-            Relation::Temp(name) => name.clone(),
-        }
-    }
 }
 
 /// What a write statement answers besides its tag: notices (IF EXISTS skips).
@@ -41,6 +35,7 @@ impl Session {
     pub(super) async fn write(
         &self,
         command: WriteCommand,
+        in_transaction: bool,
         audit: &mut StatementAudit,
         notices: &mut Notices,
     ) -> Result<Response, LakegateError> {
@@ -54,13 +49,18 @@ impl Session {
             }
             WriteCommand::CreateTableAs {
                 target,
+                columns,
                 query,
                 temporary,
                 if_not_exists,
             } => {
                 let relation = self.relation(&target, temporary)?;
-                self.create_table_as(relation, &query, if_not_exists, audit, notices)
-                    .await
+                let create = super::write_create::Ctas {
+                    relation,
+                    columns,
+                    if_not_exists,
+                };
+                self.create_table_as(create, &query, audit, notices).await
             }
             WriteCommand::CreateView {
                 target,
@@ -76,7 +76,10 @@ impl Session {
                 target,
                 to,
                 if_exists,
-            } => self.rename(&target, &to, if_exists, audit, notices).await,
+            } => {
+                let rename = (target, to.as_str(), if_exists, in_transaction);
+                self.rename(rename, audit, notices).await
+            }
             WriteCommand::Drop {
                 kind,
                 names,
@@ -98,6 +101,11 @@ impl Session {
         }
     }
 
+    /// The lake's catalog, as this session's view holds it.
+    pub(super) fn lake(&self) -> Arc<LakeCatalog> {
+        Arc::clone(self.view.load().access.lake())
+    }
+
     /// Resolves a name: `pg_temp.t` and unqualified names of temporary tables are temporary;
     /// other unqualified names go to the first schema of the search path that exists.
     pub(super) fn relation(
@@ -113,14 +121,9 @@ impl Session {
             [table] => (self.default_schema(), table.clone()),
             [schema, table] => (schema.clone(), table.clone()),
             [catalog, schema, table] if catalog == DATABASE_NAME => (schema.clone(), table.clone()),
-            [catalog, ..] if parts.len() == 3 => {
-                return Err(WriteError::Unsupported(format!(
-                    "cross-database references are not implemented: {catalog}"
-                )))
-            }
             _ => {
                 return Err(WriteError::Unsupported(format!(
-                    "improper relation name {name}"
+                    "cross-database references are not implemented: {name}"
                 )))
             }
         };
@@ -134,24 +137,19 @@ impl Session {
     }
 
     /// The catalog entry of a relation the principal can see.
-    pub(super) fn visible_entry(
-        &self,
-        schema: &str,
-        table: &str,
-    ) -> Option<std::sync::Arc<TableEntry>> {
-        let access = &self.view.load().access;
-        access
-            .table(schema, table)
-            .map(|t| std::sync::Arc::clone(t.entry()))
+    pub(super) fn visible_entry(&self, schema: &str, table: &str) -> Option<Arc<TableEntry>> {
+        let access = Arc::clone(&self.view.load().access);
+        access.table(schema, table).map(|t| Arc::clone(t.entry()))
     }
 
+    /// Fails with 42501 unless the principal may act so on every target.
     pub(super) fn require(
         &self,
-        permission: Permission,
+        permissions: &[Permission],
         target: WriteTarget<'_>,
     ) -> Result<(), WriteError> {
-        let access = std::sync::Arc::clone(&self.view.load().access);
-        if access.may(permission, target) {
+        let access = Arc::clone(&self.view.load().access);
+        if permissions.iter().all(|p| access.may(*p, target)) {
             return Ok(());
         }
         Err(WriteError::PermissionDenied(match target {
@@ -174,13 +172,10 @@ impl Session {
         if schema == PUBLIC_SCHEMA {
             return Err(WriteError::NoSchemaSelected);
         }
-        if schema == crate::audit::lake::AUDIT_DATABASE
-            || schema == crate::pgcatalog::PG_CATALOG_SCHEMA
-        {
+        if is_reserved(schema) {
             return Err(WriteError::PermissionDenied(format!("schema {schema}")));
         }
-        let access = &self.view.load().access;
-        match access.lake().schema_names().iter().any(|s| s == schema) {
+        match self.lake().schema_names().iter().any(|s| s == schema) {
             true => Ok(()),
             false => Err(WriteError::UndefinedSchema(schema.to_owned())),
         }
@@ -193,7 +188,10 @@ impl Session {
         audit: &mut StatementAudit,
         notices: &mut Notices,
     ) -> Result<Response, LakegateError> {
-        let lake = std::sync::Arc::clone(self.view.load().access.lake());
+        if is_reserved(name) || name == PUBLIC_SCHEMA {
+            return Err(WriteError::ReservedName(name.to_owned()).into());
+        }
+        let lake = self.lake();
         let visible = self
             .view
             .load()
@@ -202,165 +200,41 @@ impl Session {
             .iter()
             .any(|s| s == name);
         if !visible {
-            self.require(Permission::CreateDatabase, WriteTarget::Database(name))?;
+            self.require(&[Permission::CreateDatabase], WriteTarget::Database(name))?;
         }
+        let skip = |notices: &mut Notices| {
+            notices.push(format!("schema \"{name}\" already exists, skipping"));
+            Ok(Response::Execution(Tag::new("CREATE SCHEMA")))
+        };
         if lake.schema_names().iter().any(|s| s == name) {
             if !if_not_exists {
                 return Err(WriteError::DuplicateSchema(name.to_owned()).into());
             }
-            notices.push(format!("schema \"{name}\" already exists, skipping"));
             audit.decide().await?;
-            return Ok(Response::Execution(Tag::new("CREATE SCHEMA")));
+            return skip(notices);
         }
         audit.decide().await?;
+        let location = entries::default_database_location(&self.gateway.create_location, name);
         let database = Database {
             name: name.to_owned(),
-            location_uri: Some(entries::default_database_location(
-                &self.gateway.create_location,
-                name,
-            )),
+            location_uri: Some(location),
             ..Database::default()
         };
         match lake.create_database(database).await {
-            Ok(()) => {}
+            Ok(()) => Ok(Response::Execution(Tag::new("CREATE SCHEMA"))),
             // Created by another session since the check above.
-            Err(CatalogError::AlreadyExists { .. }) if if_not_exists => {
-                notices.push(format!("schema \"{name}\" already exists, skipping"))
-            }
+            Err(CatalogError::AlreadyExists { .. }) if if_not_exists => skip(notices),
             Err(CatalogError::AlreadyExists { .. }) => {
-                return Err(WriteError::DuplicateSchema(name.to_owned()).into())
+                Err(WriteError::DuplicateSchema(name.to_owned()).into())
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => Err(e.into()),
         }
-        Ok(Response::Execution(Tag::new("CREATE SCHEMA")))
     }
+}
 
-    async fn rename(
-        &self,
-        target: &ObjectName,
-        to: &str,
-        if_exists: bool,
-        audit: &mut StatementAudit,
-        notices: &mut Notices,
-    ) -> Result<Response, LakegateError> {
-        let (schema, table) = match self.relation(target, false)? {
-            Relation::Temp(from) => {
-                audit.decide().await?;
-                return match self.temp_tables.rename(&from, to)? {
-                    true => Ok(Response::Execution(Tag::new("ALTER TABLE"))),
-                    false => Err(WriteError::UndefinedTable(from).into()),
-                };
-            }
-            Relation::Lake { schema, table } => (schema, table),
-        };
-        if self.visible_entry(&schema, &table).is_none() {
-            if if_exists {
-                notices.push(format!("relation \"{table}\" does not exist, skipping"));
-                return Ok(Response::Execution(Tag::new("ALTER TABLE")));
-            }
-            return Err(WriteError::UndefinedTable(table).into());
-        }
-        self.require(
-            Permission::Alter,
-            WriteTarget::Table {
-                database: &schema,
-                table: &table,
-            },
-        )?;
-        if self.view.load().access.lake().table(&schema, to).is_some() {
-            return Err(WriteError::DuplicateTable(to.to_owned()).into());
-        }
-        audit.set_written(&format!("{schema}.{table}"), "rename", None);
-        audit.decide().await?;
-        let lake = std::sync::Arc::clone(self.view.load().access.lake());
-        lake.rename_table(&schema, &table, to).await?;
-        Ok(Response::Execution(Tag::new("ALTER TABLE")))
-    }
-
-    async fn drop_relations(
-        &self,
-        kind: RelationKind,
-        names: &[ObjectName],
-        if_exists: bool,
-        audit: &mut StatementAudit,
-        notices: &mut Notices,
-    ) -> Result<Response, LakegateError> {
-        let mut targets = Vec::new();
-        for name in names {
-            match self.relation(name, false)? {
-                Relation::Temp(table) if kind == RelationKind::Table => targets.push((None, table)),
-                Relation::Temp(table) => {
-                    return Err(WriteError::WrongObjectType {
-                        name: table,
-                        expected: "view",
-                    }
-                    .into())
-                }
-                Relation::Lake { schema, table } => {
-                    let Some(entry) = self.visible_entry(&schema, &table) else {
-                        if !if_exists {
-                            return Err(WriteError::UndefinedTable(table).into());
-                        }
-                        let noun = kind.noun();
-                        notices.push(format!("{noun} \"{table}\" does not exist, skipping"));
-                        continue;
-                    };
-                    let is_view = entry.glue.is_view();
-                    if is_view != (kind == RelationKind::View) {
-                        let expected = kind.noun();
-                        return Err(WriteError::WrongObjectType {
-                            name: table,
-                            expected,
-                        }
-                        .into());
-                    }
-                    self.require(
-                        Permission::Drop,
-                        WriteTarget::Table {
-                            database: &schema,
-                            table: &table,
-                        },
-                    )?;
-                    targets.push((Some(entry), table));
-                }
-            }
-        }
-        for (entry, _) in &targets {
-            if let Some(entry) = entry {
-                audit.set_written(&entry.qualified_name(), "drop", None);
-            }
-        }
-        audit.decide().await?;
-        for (entry, table) in targets {
-            match entry {
-                None => {
-                    if !self.temp_tables.remove(&table) && !if_exists {
-                        return Err(WriteError::UndefinedTable(table).into());
-                    }
-                }
-                Some(entry) => self.drop_entry(&entry).await?,
-            }
-        }
-        let tag = match kind {
-            RelationKind::Table => "DROP TABLE",
-            RelationKind::View => "DROP VIEW",
-        };
-        Ok(Response::Execution(Tag::new(tag)))
-    }
-
-    /// Removes a table from the catalog, then deletes the data lakegate wrote for it (data of
-    /// tables registered from elsewhere stays, as with Athena's external tables).
-    async fn drop_entry(&self, entry: &TableEntry) -> Result<(), LakegateError> {
-        let lake = std::sync::Arc::clone(self.view.load().access.lake());
-        lake.delete_table(&entry.glue.database_name, &entry.glue.name)
-            .await?;
-        if entry.glue.is_managed() {
-            if let Some(location) = &entry.glue.storage_descriptor.location {
-                if let Err(e) = lake.delete_data(location).await {
-                    tracing::warn!(table = %entry.qualified_name(), error = %e, "the dropped table's files could not all be deleted");
-                }
-            }
-        }
-        Ok(())
-    }
+/// Schemas no statement may create or write: PostgreSQL's own and lakegate's audit tables.
+fn is_reserved(schema: &str) -> bool {
+    schema.starts_with("pg_")
+        || schema == "information_schema"
+        || schema == crate::audit::lake::AUDIT_DATABASE
 }

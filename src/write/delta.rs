@@ -93,9 +93,25 @@ pub async fn write(
         .await
         .map_err(|e| match failure.lock().expect("write failure").take() {
             Some(query) => WriteError::Query(query),
+            None if is_conflict(&e) => WriteError::Conflict(target.table.clone()),
             None => WriteError::storage(&target.table, e),
         })?;
     Ok(written.load(Ordering::Relaxed))
+}
+
+/// Whether a concurrent commit won (deltalake retried and found a conflicting change).
+fn is_conflict(error: &DeltaTableError) -> bool {
+    match error {
+        DeltaTableError::VersionAlreadyExists(_) => true,
+        DeltaTableError::Transaction { source } => {
+            matches!(
+                source,
+                deltalake::kernel::transaction::TransactionError::CommitConflict(_)
+                    | deltalake::kernel::transaction::TransactionError::VersionAlreadyExists(_)
+            )
+        }
+        _ => false,
+    }
 }
 
 /// The table at the target's location: at the version read, or uninitialized for a create.

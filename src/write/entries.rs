@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use datafusion::arrow::datatypes::Schema;
 
 use crate::catalog::glue_model::{
-    Column, StorageDescriptor, Table, MANAGED_PARAMETER, VIEW_TABLE_TYPE,
+    Column, StorageDescriptor, Table, CREATOR_PARAMETER, MANAGED_PARAMETER, VIEW_TABLE_TYPE,
 };
 
 /// Where a new table's data goes: its own directory under the database's location, named
@@ -16,15 +16,37 @@ use crate::catalog::glue_model::{
 pub fn new_table_location(database_location: &str, table: &str) -> String {
     let unique = crate::session::query_id::new_id().replace('-', "");
     format!(
-        "{}/{table}_{}/",
+        "{}/{}_{}/",
         database_location.trim_end_matches('/'),
+        path_safe(table),
         &unique[unique.len() - 12..]
     )
 }
 
-/// The default location of a database created by CREATE SCHEMA: the curated zone.
+/// The default location of a database created by CREATE SCHEMA: the curated zone. Its
+/// directory name is made path-safe; a unique suffix is not needed, as database names are
+/// never reused while the database exists.
 pub fn default_database_location(zone: &str, database: &str) -> String {
-    format!("{}/{database}/", zone.trim_end_matches('/'))
+    format!("{}/{}/", zone.trim_end_matches('/'), path_safe(database))
+}
+
+/// A name as a directory name: letters, digits and `_` kept, anything else (`/`, `.`, quotes)
+/// replaced, so a quoted SQL name such as `"../x"` cannot place data outside its parent.
+fn path_safe(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    match safe.is_empty() {
+        true => "_".to_owned(),
+        false => safe,
+    }
 }
 
 fn columns(schema: &Schema) -> Result<Vec<Column>, String> {
@@ -53,6 +75,7 @@ pub fn delta_table(
         ("table_type".to_owned(), "DELTA".to_owned()),
         ("spark.sql.sources.provider".to_owned(), "delta".to_owned()),
         (MANAGED_PARAMETER.to_owned(), "true".to_owned()),
+        (CREATOR_PARAMETER.to_owned(), owner.to_owned()),
     ]);
     Ok(Table {
         name: name.to_owned(),
@@ -80,6 +103,7 @@ pub fn view(
         name: name.to_owned(),
         database_name: database.to_owned(),
         table_type: Some(VIEW_TABLE_TYPE.to_owned()),
+        parameters: HashMap::from([(CREATOR_PARAMETER.to_owned(), owner.to_owned())]),
         storage_descriptor: StorageDescriptor {
             columns: columns(schema)?,
             ..StorageDescriptor::default()
@@ -89,4 +113,22 @@ pub fn view(
         view_expanded_text: Some(sql.to_owned()),
         ..Table::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_cannot_leave_their_directory() {
+        let location = new_table_location("curated/analytics", "../../etc/Passwd");
+        assert!(
+            location.starts_with("curated/analytics/______etc_passwd_"),
+            "{location}"
+        );
+        assert_eq!(
+            default_database_location("s3://b/curated/", "a/../b"),
+            "s3://b/curated/a____b/"
+        );
+    }
 }

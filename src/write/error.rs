@@ -24,6 +24,13 @@ pub enum WriteError {
     UndefinedColumn { table: String, column: String },
     #[error("{0}")]
     ColumnCount(String),
+    #[error("column \"{0}\" specified more than once")]
+    DuplicateColumn(String),
+    #[error("unacceptable schema name \"{0}\"")]
+    ReservedName(String),
+    /// Another writer committed to the table since this statement read it.
+    #[error("could not write table {0}: it was changed by another statement; run it again")]
+    Conflict(String),
     #[error("permission denied for {0}")]
     PermissionDenied(String),
     #[error("{0}")]
@@ -57,6 +64,9 @@ impl WriteError {
             WriteError::WrongObjectType { .. } => shown(SqlState::WrongObjectType),
             WriteError::UndefinedColumn { .. } => shown(SqlState::UndefinedColumn),
             WriteError::ColumnCount(_) => shown(SqlState::SyntaxError),
+            WriteError::DuplicateColumn(_) => shown(SqlState::DuplicateColumn),
+            WriteError::ReservedName(_) => shown(SqlState::ReservedName),
+            WriteError::Conflict(_) => shown(SqlState::SerializationFailure),
             WriteError::PermissionDenied(_) => shown(SqlState::InsufficientPrivilege),
             WriteError::Unsupported(_) => shown(SqlState::FeatureNotSupported),
             WriteError::Query(e) => crate::error::classify_engine_error(e),

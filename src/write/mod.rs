@@ -33,6 +33,8 @@ pub enum WriteCommand {
     /// CREATE [TEMPORARY] TABLE … AS query.
     CreateTableAs {
         target: ObjectName,
+        /// Column names given after the table name.
+        columns: Vec<String>,
         query: Box<Statement>,
         temporary: bool,
         if_not_exists: bool,

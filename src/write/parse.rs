@@ -9,6 +9,11 @@ use datafusion::sql::sqlparser::ast::{
 
 use super::{RelationKind, WriteCommand, WriteError};
 
+/// A name as a quoted SQL identifier.
+pub fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 /// An identifier as PostgreSQL reads it: unquoted names fold to lower case.
 pub fn ident_name(ident: &Ident) -> String {
     match ident.quote_style {
@@ -41,6 +46,7 @@ pub fn classify_write(statement: Statement) -> Result<WriteCommand, WriteError> 
             }
             Ok(WriteCommand::CreateTableAs {
                 target: create.name,
+                columns: create.columns.iter().map(|c| ident_name(&c.name)).collect(),
                 query: Box::new(Statement::Query(query)),
                 temporary: create.temporary,
                 if_not_exists: create.if_not_exists,
@@ -136,7 +142,7 @@ pub fn classify_write(statement: Statement) -> Result<WriteCommand, WriteError> 
 }
 
 /// The last part of a name (`"lake"."analytics"."m"` → `m`).
-fn last_name(name: &ObjectName) -> Result<String, WriteError> {
+pub fn last_name(name: &ObjectName) -> Result<String, WriteError> {
     name.0
         .last()
         .and_then(|part| part.as_ident())

@@ -5,8 +5,9 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::compute::{cast_with_options, CastOptions};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::error::ArrowError;
 
@@ -55,13 +56,23 @@ pub fn storable_schema(schema: &Schema, names: &[String]) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// A column cast to a stored type; a value that does not fit is an error (22P02, 22003), never
+/// a NULL in its place.
+pub fn cast_column(column: &ArrayRef, to: &DataType) -> Result<ArrayRef, ArrowError> {
+    let options = CastOptions {
+        safe: false,
+        ..CastOptions::default()
+    };
+    cast_with_options(column, to, &options)
+}
+
 /// A batch cast column by column to `schema` (same column count and order).
 pub fn cast_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
     let columns = batch
         .columns()
         .iter()
         .zip(schema.fields())
-        .map(|(column, field)| cast(column, field.data_type()))
+        .map(|(column, field)| cast_column(column, field.data_type()))
         .collect::<Result<Vec<_>, _>>()?;
     RecordBatch::try_new(Arc::clone(schema), columns)
 }

@@ -100,6 +100,13 @@ p3, group:broken2, hr.employees.email, "lower(email)"
 
 # revocable: used by the reload test, which removes this grant.
 p, group:revocable, hr.employees, name dept, SELECT, allow
+
+# builder: may create schema scratch and tables in it, with no grant on any table: what they
+# create, they own. hr.employees stays unreadable for them.
+p, group:builders, scratch, *, CREATE_DATABASE, allow
+p, group:builders, scratch, *, CREATE_TABLE, allow
+# viewer: US rows of hr.employees (group us) and the views in scratch.
+p, group:viewers, scratch.*, *, SELECT, allow
 "#;
 
 /// (user, groups, superuser).
@@ -114,6 +121,8 @@ const USERS: &[(&str, &[&str], bool)] = &[
     ("two_filters", &["us2", "hrdept"], false),
     ("broken_user", &["broken", "broken2"], false),
     ("revoked", &["revocable"], false),
+    ("builder", &["builders"], false),
+    ("viewer", &["us", "viewers"], false),
 ];
 
 /// Writes the lake, catalog, users and policy under `dir` (once per directory).
@@ -243,11 +252,17 @@ pub fn start_with_cache(dir: PathBuf, cache_seconds: u64) -> TestGateway {
     })
     .join()
     .unwrap();
+    // What an earlier run created is gone: each gateway starts from the written lake.
+    let _ = std::fs::remove_dir_all(dir.join("created"));
+    let _ = std::fs::remove_dir_all(dir.join("created-data"));
     start_gateway(move |config| {
         config.catalog.fixtures = Some(dir.join("catalog"));
         config.auth.users_file = Some(dir.join("users.toml"));
         config.policy.dir = Some(dir.join("policies"));
         config.policy.reload_check_ms = 100;
         config.catalog.cache_seconds = cache_seconds;
+        // What statements create stays in this lake's directory.
+        config.catalog.store_dir = Some(dir.join("created"));
+        config.catalog.create_location = dir.join("created-data").display().to_string();
     })
 }

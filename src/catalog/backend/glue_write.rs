@@ -1,8 +1,10 @@
 //! Catalog changes through the Glue API: CreateDatabase, CreateTable, UpdateTable, DeleteTable.
 //!
-//! Glue has no rename. A rename is CreateTable under the new name, then DeleteTable of the old
-//! one; if the delete fails, the new entry is deleted again. Between the two calls both names
-//! exist for a moment, so a reader may see the table twice but never not at all.
+//! Glue has no rename and no multi-table transaction. Renames become creates (new names),
+//! updates (names that get another table's definition, atomic per table) and deletes (names
+//! that go), in that order: between the calls a reader may see a table under both names for a
+//! moment, never under neither. A failure half-way leaves the names created so far; the error
+//! says so and the next statement sees the catalog as it is.
 
 use async_trait::async_trait;
 use aws_sdk_glue::error::{ProvideErrorMetadata, SdkError};
@@ -42,6 +44,8 @@ fn column_input(column: &Column) -> Result<glue::Column, CatalogError> {
         .name(&column.name)
         .r#type(&column.type_name)
         .set_comment(column.comment.clone())
+        // LF-Tags live here; a rename or replace that dropped them would drop tag policies.
+        .set_parameters(Some(column.parameters.clone()))
         .build()
         .map_err(|e| refused("column", &column.name, e))
 }
@@ -65,6 +69,17 @@ fn storage_input(sd: &StorageDescriptor) -> Result<glue::StorageDescriptor, Cata
         .set_output_format(sd.output_format.clone())
         .set_serde_info(serde_info)
         .build())
+}
+
+/// Glue keeps partitions apart from the table; a copy under a new name would have none.
+fn refuse_partitioned(table: &Table) -> Result<(), CatalogError> {
+    match table.partition_keys.is_empty() {
+        true => Ok(()),
+        false => Err(CatalogError::ReadOnly(format!(
+            "{} is partitioned in Glue; renaming it would lose its partitions",
+            table.name
+        ))),
+    }
 }
 
 fn table_input(table: &Table) -> Result<glue::TableInput, CatalogError> {
@@ -131,21 +146,40 @@ impl CatalogWriter for GlueBackend {
         Ok(())
     }
 
-    async fn rename_table(&self, database: &str, from: &str, to: &str) -> Result<(), CatalogError> {
-        let mut table = self
-            .tables(database)
-            .await?
-            .into_iter()
-            .find(|t| t.name == from)
-            .ok_or_else(|| CatalogError::NotFound {
-                name: from.to_owned(),
-            })?;
-        table.name = to.to_owned();
-        self.create_table(table).await?;
-        if let Err(e) = self.delete_table(database, from).await {
-            // Undo the copy, so the rename either happened or did not.
-            let _ = self.delete_table(database, to).await;
-            return Err(e);
+    /// The renames as the changes they make to the final set of names: names that appear are
+    /// created, names whose definition changes are updated in place (UpdateTable is atomic per
+    /// table, so a swapped model never disappears), names that go are deleted — in that order.
+    async fn rename_tables(
+        &self,
+        database: &str,
+        renames: &[(String, String)],
+    ) -> Result<(), CatalogError> {
+        let before: Vec<Table> = self.tables(database).await?;
+        let mut after = before.clone();
+        for (from, to) in renames {
+            if after.iter().any(|t| &t.name == to) {
+                return Err(CatalogError::AlreadyExists { name: to.clone() });
+            }
+            let table = after
+                .iter_mut()
+                .find(|t| &t.name == from)
+                .ok_or_else(|| CatalogError::NotFound { name: from.clone() })?;
+            refuse_partitioned(table)?;
+            table.name = to.clone();
+        }
+        let old = |name: &str| before.iter().find(|t| t.name == name);
+        for table in &after {
+            match old(&table.name) {
+                None => self.create_table(table.clone()).await?,
+                Some(previous) if previous != table => self.replace_table(table.clone()).await?,
+                Some(_) => {}
+            }
+        }
+        for gone in before
+            .iter()
+            .filter(|t| !after.iter().any(|a| a.name == t.name))
+        {
+            self.delete_table(database, &gone.name).await?;
         }
         Ok(())
     }

@@ -5,7 +5,8 @@
 //!
 //! Every change rewrites the store file through a temporary file and a rename, so a change is
 //! whole or absent after a crash: a rename is one replace of `tables.json`, never a create and a
-//! delete that a crash could split.
+//! delete that a crash could split. Changes are serialized within the process (a mutex) and
+//! across gateways sharing the directory (a lock on `<dir>/.lock`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use crate::catalog::glue_model::{Database, GetDatabasesOutput, GetTablesOutput, 
 pub struct LocalCatalogStore {
     inner: Arc<dyn CatalogBackend>,
     dir: PathBuf,
-    /// Serializes read-modify-write cycles of the store files.
+    /// Serializes read-modify-write cycles of the store files in this process.
     lock: Mutex<()>,
 }
 
@@ -31,6 +32,16 @@ impl LocalCatalogStore {
             dir,
             lock: Mutex::new(()),
         }
+    }
+
+    /// Holds the directory's lock file until dropped (another gateway may share the store).
+    fn lock_dir(&self) -> Result<std::fs::File, CatalogError> {
+        let fail =
+            |e: std::io::Error| store_error(format!("cannot lock {}: {e}", self.dir.display()));
+        std::fs::create_dir_all(&self.dir).map_err(fail)?;
+        let file = std::fs::File::create(self.dir.join(".lock")).map_err(fail)?;
+        file.lock().map_err(fail)?;
+        Ok(file)
     }
 
     fn read_databases(&self) -> Result<Vec<Database>, CatalogError> {
@@ -122,6 +133,7 @@ impl CatalogBackend for LocalCatalogStore {
 impl CatalogWriter for LocalCatalogStore {
     async fn create_database(&self, database: Database) -> Result<(), CatalogError> {
         let _guard = self.lock.lock().await;
+        let _locked = self.lock_dir()?;
         if self
             .databases()
             .await?
@@ -142,6 +154,7 @@ impl CatalogWriter for LocalCatalogStore {
 
     async fn create_table(&self, table: Table) -> Result<(), CatalogError> {
         let _guard = self.lock.lock().await;
+        let _locked = self.lock_dir()?;
         let (database, name) = (table.database_name.clone(), table.name.clone());
         if self.tables(&database).await?.iter().any(|t| t.name == name) {
             return Err(CatalogError::AlreadyExists { name });
@@ -153,6 +166,7 @@ impl CatalogWriter for LocalCatalogStore {
 
     async fn replace_table(&self, table: Table) -> Result<(), CatalogError> {
         let _guard = self.lock.lock().await;
+        let _locked = self.lock_dir()?;
         self.refuse_inner(&table.database_name, &table.name).await?;
         let mut tables = self.read_tables()?;
         let slot = tables
@@ -165,27 +179,40 @@ impl CatalogWriter for LocalCatalogStore {
         self.write_tables(tables)
     }
 
-    async fn rename_table(&self, database: &str, from: &str, to: &str) -> Result<(), CatalogError> {
+    async fn rename_tables(
+        &self,
+        database: &str,
+        renames: &[(String, String)],
+    ) -> Result<(), CatalogError> {
         let _guard = self.lock.lock().await;
-        self.refuse_inner(database, from).await?;
-        if self.tables(database).await?.iter().any(|t| t.name == to) {
-            return Err(CatalogError::AlreadyExists {
-                name: to.to_owned(),
-            });
-        }
+        let _locked = self.lock_dir()?;
+        let mut names: Vec<String> = self
+            .tables(database)
+            .await?
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
         let mut tables = self.read_tables()?;
-        let table = tables
-            .iter_mut()
-            .find(|t| t.database_name == database && t.name == from)
-            .ok_or_else(|| CatalogError::NotFound {
-                name: from.to_owned(),
-            })?;
-        table.name = to.to_owned();
+        for (from, to) in renames {
+            self.refuse_inner(database, from).await?;
+            if names.contains(to) {
+                return Err(CatalogError::AlreadyExists { name: to.clone() });
+            }
+            let table = tables
+                .iter_mut()
+                .find(|t| t.database_name == database && &t.name == from)
+                .ok_or_else(|| CatalogError::NotFound { name: from.clone() })?;
+            table.name = to.clone();
+            names.retain(|n| n != from);
+            names.push(to.clone());
+        }
+        // One replace of the store file: all the renames, or none after a crash.
         self.write_tables(tables)
     }
 
     async fn delete_table(&self, database: &str, name: &str) -> Result<(), CatalogError> {
         let _guard = self.lock.lock().await;
+        let _locked = self.lock_dir()?;
         self.refuse_inner(database, name).await?;
         let mut tables = self.read_tables()?;
         let before = tables.len();
@@ -224,7 +251,10 @@ fn write_json<T: serde::Serialize>(dir: &Path, name: &str, value: &T) -> Result<
     let fail =
         |e: std::io::Error| store_error(format!("cannot write {}: {e}", dir.join(name).display()));
     std::fs::create_dir_all(dir).map_err(fail)?;
-    let temporary = dir.join(format!(".{name}.tmp"));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let temporary = dir.join(format!(".{name}.{}.{nanos}.tmp", std::process::id()));
     let bytes = serde_json::to_vec_pretty(value).map_err(|e| store_error(e.to_string()))?;
     let mut file = std::fs::File::create(&temporary).map_err(fail)?;
     file.write_all(&bytes).map_err(fail)?;

@@ -60,7 +60,19 @@ pub trait CatalogWriter: Debug + Send + Sync {
     /// Replaces an existing table's definition (CREATE OR REPLACE VIEW).
     async fn replace_table(&self, table: Table) -> Result<(), CatalogError>;
 
-    async fn rename_table(&self, database: &str, from: &str, to: &str) -> Result<(), CatalogError>;
+    /// One rename (as [`Self::rename_tables`] with one pair).
+    async fn rename_table(&self, database: &str, from: &str, to: &str) -> Result<(), CatalogError> {
+        let renames = [(from.to_owned(), to.to_owned())];
+        self.rename_tables(database, &renames).await
+    }
+
+    /// Several renames in one database, applied in order as one change where the catalog can
+    /// (dbt swaps a model for its new version with two renames in one transaction).
+    async fn rename_tables(
+        &self,
+        database: &str,
+        renames: &[(String, String)],
+    ) -> Result<(), CatalogError>;
 
     async fn delete_table(&self, database: &str, name: &str) -> Result<(), CatalogError>;
 }
