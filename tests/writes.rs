@@ -530,3 +530,52 @@ async fn write_statements_are_checked_as_postgres_checks_them() {
         "{definitions:?}"
     );
 }
+
+#[tokio::test]
+async fn seeds_create_typed_tables_and_truncate_them() {
+    let dbt = connect_to(gateway(), "dbt").await;
+    dbt.simple_query("create schema if not exists analytics")
+        .await
+        .unwrap();
+    dbt.simple_query("create table \"lake\".\"analytics\".\"seeded\" (\"code\" text,\"n\" integer,\"at\" timestamp without time zone)")
+        .await
+        .unwrap();
+    let columns = dbt.prepare("select * from analytics.seeded").await.unwrap();
+    let types: Vec<String> = columns
+        .columns()
+        .iter()
+        .map(|c| c.type_().name().to_owned())
+        .collect();
+    assert_eq!(types, ["text", "int4", "timestamptz"]);
+    let inserted = affected(
+        &dbt,
+        "insert into \"lake\".\"analytics\".\"seeded\" (code, n, at) values ('a', 1, '2024-01-01 00:00:00'), ('b', 2, NULL)",
+    )
+    .await;
+    assert_eq!(inserted, "2");
+    assert_eq!(one(&dbt, "select sum(n) from analytics.seeded").await, "3");
+    let typed = rows(
+        &dbt.simple_query("select pg_typeof(n), pg_typeof(at) from analytics.seeded limit 1")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        typed,
+        [[
+            Some("integer".into()),
+            Some("timestamp with time zone".into())
+        ]]
+    );
+    assert_eq!(
+        affected(&dbt, "truncate table \"lake\".\"analytics\".\"seeded\"").await,
+        "2"
+    );
+    assert_eq!(
+        one(&dbt, "select count(*) from analytics.seeded").await,
+        "0"
+    );
+    assert_eq!(
+        refused(&dbt, "create table analytics.keyed (id int primary key)").await,
+        "0A000"
+    );
+}

@@ -27,6 +27,7 @@ pub fn register(ctx: &datafusion::prelude::SessionContext, settings: &Arc<RwLock
         pg_encoding_to_char(),
         pg_advisory_unlock_all(),
         pg_is_other_temp_schema(),
+        pg_typeof(),
         json_build_object(JsonFlavor::Json),
         json_build_object(JsonFlavor::Jsonb),
     ] {
@@ -204,6 +205,24 @@ fn pg_is_other_temp_schema() -> ScalarUDF {
             super::udf::shaped(args, answers)
         },
     )
+}
+
+/// `pg_typeof(any)`: the PostgreSQL type a value has on the wire, named as `regtype` prints it
+/// (`integer`, `timestamp with time zone`).
+fn pg_typeof() -> ScalarUDF {
+    let signature = Signature::any(1, Volatility::Immutable);
+    super::udf::new("pg_typeof", signature, DataType::Utf8, |args| {
+        let field = datafusion::arrow::datatypes::Field::new("v", args[0].data_type(), true);
+        let name = arrow_pg::datatypes::field_into_pg_type(&std::sync::Arc::new(field))
+            .map(|t| super::type_names::display_name(t.name()))
+            .unwrap_or_else(|_| "unknown".to_owned());
+        let rows = match &args[0] {
+            ColumnarValue::Array(a) => a.len(),
+            ColumnarValue::Scalar(_) => 1,
+        };
+        let names: ArrayRef = Arc::new(StringArray::from(vec![name.as_str(); rows]));
+        super::udf::shaped(args, names)
+    })
 }
 
 /// The gateway takes no advisory locks, so there are none to release.

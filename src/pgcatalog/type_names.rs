@@ -59,6 +59,29 @@ const ALIASES: &[(&str, &str)] = &[
     ("bit varying", "varbit"),
 ];
 
+/// A `typname` as `regtype` output names it (`int4` → `integer`, `_int4` → `integer[]`).
+pub fn display_name(typname: &str) -> String {
+    if let Some(element) = typname.strip_prefix('_') {
+        return format!("{}[]", display_name(element));
+    }
+    let shown = match typname {
+        "int4" => "integer",
+        "int8" => "bigint",
+        "int2" => "smallint",
+        "float4" => "real",
+        "float8" => "double precision",
+        "bool" => "boolean",
+        "varchar" => "character varying",
+        "bpchar" => "character",
+        "timestamptz" => "timestamp with time zone",
+        "timestamp" => "timestamp without time zone",
+        "timetz" => "time with time zone",
+        "time" => "time without time zone",
+        other => other,
+    };
+    shown.to_owned()
+}
+
 /// The OID of the type `name` names, if any.
 pub fn regtype_oid(name: &str) -> Option<i32> {
     let (base, array) = normalize(name);

@@ -90,7 +90,8 @@ pub fn classify(statement: Statement) -> Result<Command, LakegateError> {
         | Statement::AlterTable(_)
         | Statement::Drop { .. }
         | Statement::Insert(_)
-        | Statement::Delete(_) => {
+        | Statement::Delete(_)
+        | Statement::Truncate(_) => {
             Command::Write(Box::new(crate::write::classify_write(statement)?))
         }
         other => return Err(refused(&other)),

@@ -114,7 +114,18 @@ fn writes_are_classified_for_the_write_path() {
         }
     ));
     assert!(matches!(
-        one("CREATE TABLE t (a int)"),
+        write("create table analytics.seed (id integer, name text)"),
+        WriteCommand::CreateTableAs { .. }
+    ));
+    assert!(matches!(
+        write("truncate table analytics.seed"),
+        WriteCommand::Delete {
+            predicate: None,
+            ..
+        }
+    ));
+    assert!(matches!(
+        one("CREATE TABLE t (a int PRIMARY KEY)"),
         Err(LakegateError::Write(crate::write::WriteError::Unsupported(
             _
         )))

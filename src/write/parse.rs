@@ -1,10 +1,10 @@
 //! Statements that write → [`WriteCommand`]. Forms the gateway cannot carry out faithfully
-//! (ON CONFLICT, RETURNING, DELETE … USING, materialized views, CREATE TABLE with a column
-//! list) are refused with 0A000 rather than approximated.
+//! (ON CONFLICT, RETURNING, DELETE … USING, materialized views, constraints and defaults) are
+//! refused with 0A000 rather than approximated.
 
 use datafusion::sql::sqlparser::ast::{
-    AlterTableOperation, FromTable, Ident, ObjectName, ObjectType, RenameTableNameKind, SchemaName,
-    Statement, TableFactor, TableObject,
+    AlterTableOperation, ColumnDef, ColumnOption, CreateTable, FromTable, Ident, ObjectName,
+    ObjectType, RenameTableNameKind, SchemaName, Statement, TableFactor, TableObject,
 };
 
 use super::{RelationKind, WriteCommand, WriteError};
@@ -37,21 +37,16 @@ pub fn classify_write(statement: Statement) -> Result<WriteCommand, WriteError> 
             if_not_exists,
         }),
         Statement::CreateSchema { .. } => Err(unsupported("CREATE SCHEMA AUTHORIZATION")),
-        Statement::CreateTable(create) => {
-            let query = create.query.ok_or_else(|| {
-                unsupported("CREATE TABLE with a column list (use CREATE TABLE … AS SELECT)")
-            })?;
-            if create.or_replace {
-                return Err(unsupported("CREATE OR REPLACE TABLE"));
-            }
-            Ok(WriteCommand::CreateTableAs {
-                target: create.name,
-                columns: create.columns.iter().map(|c| ident_name(&c.name)).collect(),
-                query: Box::new(Statement::Query(query)),
-                temporary: create.temporary,
-                if_not_exists: create.if_not_exists,
-            })
-        }
+        Statement::CreateTable(create) => create_table(create),
+        // TRUNCATE is DELETE without a condition (one Delta commit, like any DELETE).
+        Statement::Truncate(truncate) => match truncate.table_names.as_slice() {
+            [only] => Ok(WriteCommand::Delete {
+                target: only.name.clone(),
+                alias: None,
+                predicate: None,
+            }),
+            _ => Err(unsupported("TRUNCATE of several tables")),
+        },
         Statement::CreateView(view) if view.materialized => Err(unsupported("a materialized view")),
         Statement::CreateView(view) if view.temporary => Err(unsupported("a temporary view")),
         Statement::CreateView(view) => Ok(WriteCommand::CreateView {
@@ -138,6 +133,60 @@ pub fn classify_write(statement: Statement) -> Result<WriteCommand, WriteError> 
                 .collect::<Vec<_>>()
                 .join(" ")
         ))),
+    }
+}
+
+/// CREATE TABLE … AS, or CREATE TABLE with column definitions (what `dbt seed` sends), which
+/// becomes a CTAS of no rows with those columns' types.
+fn create_table(create: CreateTable) -> Result<WriteCommand, WriteError> {
+    if create.or_replace {
+        return Err(unsupported("CREATE OR REPLACE TABLE"));
+    }
+    let (query, columns) = match create.query {
+        Some(query) => {
+            let names = create.columns.iter().map(|c| ident_name(&c.name)).collect();
+            (Box::new(Statement::Query(query)), names)
+        }
+        None if !create.constraints.is_empty() => {
+            return Err(unsupported("a table constraint (Delta tables have none)"))
+        }
+        None => (Box::new(no_rows_of(&create.columns)?), Vec::new()),
+    };
+    Ok(WriteCommand::CreateTableAs {
+        target: create.name,
+        columns,
+        query,
+        temporary: create.temporary,
+        if_not_exists: create.if_not_exists,
+    })
+}
+
+/// `SELECT CAST(NULL AS type) AS name, … WHERE FALSE`: no rows, the columns' names and types.
+fn no_rows_of(columns: &[ColumnDef]) -> Result<Statement, WriteError> {
+    if columns.is_empty() {
+        return Err(unsupported("CREATE TABLE without columns"));
+    }
+    let mut items = Vec::new();
+    for column in columns {
+        let nullability_only = column
+            .options
+            .iter()
+            .all(|o| matches!(o.option, ColumnOption::Null | ColumnOption::NotNull));
+        if !nullability_only {
+            return Err(unsupported(
+                "a column constraint or default (Delta tables have none)",
+            ));
+        }
+        let name = quote(&ident_name(&column.name));
+        items.push(format!("CAST(NULL AS {}) AS {name}", column.data_type));
+    }
+    let sql = format!("SELECT {} WHERE FALSE", items.join(", "));
+    match crate::statement::parse(&sql) {
+        Ok(mut commands) if commands.len() == 1 => match commands.pop() {
+            Some(crate::statement::Command::Query(query)) => Ok(*query),
+            _ => Err(unsupported("these column types")),
+        },
+        _ => Err(unsupported("these column types")),
     }
 }
 

@@ -2,7 +2,8 @@
 # The dbt suite: dbt-core + dbt-postgres 1.11 build tests/dbt/project (staging views, a table
 # joining Delta and Parquet, an incremental delete+insert model) through the gateway given as $1
 # (default: the debug build), as the demo principal `dbt`, on a small demo lake. It runs dbt
-# debug, run, run again (the incremental path), test and docs generate, and checks (check.py):
+# debug, seed, run, run again (the incremental path), seed again, test and docs generate, and
+# checks (check.py):
 #   - the models' row counts and sums through lakegate, before and after the incremental run;
 #   - the Delta tables lakegate wrote, read with the deltalake package from the catalog store
 #     (<lake>/_catalog/tables.json), and a new Delta version after the incremental run;
@@ -82,6 +83,17 @@ step() {
     ROWS+=("| $label | ${summary:--} | $status | $((SECONDS - t0)) s |")
 }
 
+# The seed through lakegate after two `dbt seed`s: its three rows once, with dbt's types.
+check_seed() {
+    local got type
+    got=$(PGPASSWORD=dbt psql "host=127.0.0.1 port=$PORT dbname=lake user=dbt sslmode=disable" -Atc \
+        "select count(*), count(distinct segment), sum(priority) from analytics.segment_labels")
+    type=$(PGPASSWORD=dbt psql "host=127.0.0.1 port=$PORT dbname=lake user=dbt sslmode=disable" -Atc \
+        "select distinct pg_typeof(priority) from analytics.segment_labels")
+    echo "segment_labels: $got (rows, distinct segments, sum of priority); priority is $type"
+    [ "$got" = "3|3|6" ] && [ "$type" = "integer" ] && echo "All checks passed"
+}
+
 # kill -9 of the gateway during a slow CTAS (30 million rows), then a restart on the same lake
 # and audit directory. The CTAS must still be running when the gateway is killed. (Run by
 # `step` as part of an || list, so set -e does not apply here: every failure returns.)
@@ -119,12 +131,15 @@ kill_during_ctas() {
 }
 
 step "dbt debug" dbt debug
+step "dbt seed" dbt seed
 step "dbt run (first)" dbt run
 step "checks: models after run 1" check models 1 "$STATE"
 step "checks: Delta files after run 1" check delta 1 "$STATE" "$LAKE"
 step "dbt run (incremental)" dbt run
 step "checks: models after run 2" check models 2 "$STATE"
 step "checks: Delta files after run 2" check delta 2 "$STATE" "$LAKE"
+step "dbt seed (again: TRUNCATE, INSERT)" dbt seed
+step "checks: the seed" check_seed
 step "dbt test" dbt test
 step "dbt docs generate" dbt docs generate
 step "checks: docs catalog.json" check catalog "$WORK/target"
