@@ -189,16 +189,17 @@ impl SegmentDir {
         Ok(name)
     }
 
-    /// Appends and syncs; on failure the partial write is cut off again.
-    pub fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+    /// Appends, and syncs when `sync` (otherwise a later sync makes it durable); on failure
+    /// the partial write is cut off again.
+    pub fn append(&mut self, bytes: &[u8], sync: bool) -> io::Result<()> {
         let segment = self
             .current
             .as_mut()
             .ok_or_else(|| io::Error::other("no open segment"))?;
-        let written = segment
-            .file
-            .write_all(bytes)
-            .and_then(|()| segment.file.sync_data());
+        let written = segment.file.write_all(bytes).and_then(|()| match sync {
+            true => segment.file.sync_data(),
+            false => Ok(()),
+        });
         match written {
             Ok(()) => {
                 segment.len += bytes.len() as u64;
@@ -212,6 +213,14 @@ impl SegmentDir {
                 segment.broken = cut.is_err();
                 Err(e)
             }
+        }
+    }
+
+    /// Makes what was appended without a sync durable.
+    pub fn sync(&mut self) -> io::Result<()> {
+        match &self.current {
+            Some(segment) => segment.file.sync_data(),
+            None => Ok(()),
         }
     }
 
