@@ -77,6 +77,9 @@ impl Session {
         audit: &mut StatementAudit,
     ) -> Result<(), LakegateError> {
         let held = self.held_renames.take();
+        if held.is_empty() {
+            return Ok(());
+        }
         let mut by_schema: Vec<(String, Vec<(String, String)>)> = Vec::new();
         for (schema, from, to) in held {
             audit.set_written(

@@ -21,7 +21,6 @@ import os
 import re
 import sys
 import time
-import traceback
 
 import psycopg
 
@@ -34,37 +33,11 @@ VIEWS = ["stg_orders", "stg_customers"]
 MODELS = VIEWS + TABLES
 
 
-class Checks:
-    """PASS/FAIL bookkeeping: `check` records a result, `step` turns a crash into a failure."""
+# The client suite's PASS/FAIL bookkeeping (check, step, finish).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "clients"))
+from common import Session  # noqa: E402
 
-    def __init__(self, name):
-        self.name = name
-        self.passed = 0
-        self.failed = []
-
-    def check(self, name, ok, detail=""):
-        print(f"{'PASS' if ok else 'FAIL'} {self.name}: {name}" + ("" if ok else f": {detail!r}"),
-              flush=True)
-        if ok:
-            self.passed += 1
-        else:
-            self.failed.append(name)
-        return ok
-
-    def step(self, name, fn, *args):
-        try:
-            return fn(*args)
-        except Exception as e:  # noqa: BLE001 - any error is a failed check
-            traceback.print_exc(limit=3)
-            self.check(name, False, f"{type(e).__name__}: {e}")
-            return None
-
-    def finish(self):
-        print(f"{self.name}: {self.passed} passed, {len(self.failed)} failed", flush=True)
-        sys.exit(1 if self.failed else 0)
-
-
-C = Checks(sys.argv[1] if len(sys.argv) > 1 else "check")
+C = Session(sys.argv[1] if len(sys.argv) > 1 else "check")
 
 
 # ---------------------------------------------------------------------------------------------

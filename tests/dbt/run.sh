@@ -83,13 +83,14 @@ step() {
     ROWS+=("| $label | ${summary:--} | $status | $((SECONDS - t0)) s |")
 }
 
+# psql as the dbt principal against the gateway under test.
+dbt_psql() { PGPASSWORD=dbt psql "host=127.0.0.1 port=$PORT dbname=lake user=dbt sslmode=disable" "$@"; }
+
 # The seed through lakegate after two `dbt seed`s: its three rows once, with dbt's types.
 check_seed() {
     local got type
-    got=$(PGPASSWORD=dbt psql "host=127.0.0.1 port=$PORT dbname=lake user=dbt sslmode=disable" -Atc \
-        "select count(*), count(distinct segment), sum(priority) from analytics.segment_labels")
-    type=$(PGPASSWORD=dbt psql "host=127.0.0.1 port=$PORT dbname=lake user=dbt sslmode=disable" -Atc \
-        "select distinct pg_typeof(priority) from analytics.segment_labels")
+    got=$(dbt_psql -Atc "select count(*), count(distinct segment), sum(priority) from analytics.segment_labels")
+    type=$(dbt_psql -Atc "select distinct pg_typeof(priority) from analytics.segment_labels")
     echo "segment_labels: $got (rows, distinct segments, sum of priority); priority is $type"
     [ "$got" = "3|3|6" ] && [ "$type" = "integer" ] && echo "All checks passed"
 }
@@ -100,8 +101,7 @@ check_seed() {
 kill_during_ctas() {
     local sql="create table analytics.customer_revenue__dbt_tmp as
                select o.* from sales.orders o cross join generate_series(1, 3000) g"
-    PGPASSWORD=dbt psql "host=127.0.0.1 port=$PORT dbname=lake user=dbt sslmode=disable" \
-        -v ON_ERROR_STOP=1 -c "$sql" >"$WORK/ctas.log" 2>&1 &
+    dbt_psql -v ON_ERROR_STOP=1 -c "$sql" >"$WORK/ctas.log" 2>&1 &
     CTAS=$!
     sleep 2
     if ! kill -0 "$CTAS" 2>/dev/null; then
