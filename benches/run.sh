@@ -7,21 +7,22 @@
 #               two masks, vs the same statements as a superuser (no policy)
 #   connect     connection setup over TLS (SCRAM, JWT) vs PostgreSQL's SCRAM over TLS
 #   audit       small-statement throughput (pgbench) with the audit log on (synced) vs off
+#   federation  rows transferred and time from PostgreSQL/MariaDB with pushdown vs without
 # Results are printed and written to benches/results/.
 #
-# Usage: benches/run.sh [--quick] [--suite streaming|partitions|policies|connect|audit] [--runs N]
+# Usage: benches/run.sh [--quick] [--suite streaming|partitions|policies|connect|audit|federation] [--runs N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/lakegate-target}"
 
-SUITES="streaming partitions policies connect audit"
+SUITES="streaming partitions policies connect audit federation"
 PASS=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --suite) SUITES="$2"; shift ;;
         --quick) PASS+=(--quick) ;;
         --runs) PASS+=(--runs "$2"); shift ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see benches/run.sh --help)"; exit 2 ;;
     esac
     shift
@@ -31,8 +32,8 @@ echo "== building (release)"
 cargo build --release --quiet
 cargo bench --no-run --quiet 2>/dev/null
 bench_bin() { ls -t "$CARGO_TARGET_DIR"/release/deps/"$1"-* | grep -v '\.d$' | head -1; }
-python3 -c "import boto3, psycopg, pyarrow" 2>/dev/null \
-    || python3 -m pip install --quiet 'moto[server]==5.2.1' 'psycopg[binary]' pyarrow
+python3 -c "import boto3, psycopg, pyarrow, pymysql" 2>/dev/null \
+    || python3 -m pip install --quiet 'moto[server]==5.2.1' 'psycopg[binary]' pyarrow 'PyMySQL==1.1.2' 
 
 for suite in $SUITES; do
     echo "== $suite"
@@ -43,6 +44,7 @@ for suite in $SUITES; do
         policies) python3 benches/policies.py "$CARGO_TARGET_DIR/release/lakegate" "${PASS[@]}" ;;
         connect) python3 benches/connect.py "$CARGO_TARGET_DIR/release/lakegate" "${PASS[@]}" ;;
         audit) python3 benches/audit.py "$CARGO_TARGET_DIR/release/lakegate" "${PASS[@]}" ;;
+        federation) python3 benches/federation.py "$CARGO_TARGET_DIR/release/lakegate" "${PASS[@]}" ;;
         *) echo "unknown suite $suite"; exit 2 ;;
     esac
 done

@@ -51,6 +51,9 @@ pub enum SqlState {
     WrongObjectType,
     ReservedName,
     SerializationFailure,
+    UnableToConnect,
+    FdwError,
+    FdwTableNotFound,
 }
 
 impl SqlState {
@@ -95,6 +98,9 @@ impl SqlState {
             "42809" => SqlState::WrongObjectType,
             "42939" => SqlState::ReservedName,
             "40001" => SqlState::SerializationFailure,
+            "08001" => SqlState::UnableToConnect,
+            "HV000" => SqlState::FdwError,
+            "HV00R" => SqlState::FdwTableNotFound,
             _ => return None,
         })
     }
@@ -138,6 +144,9 @@ impl SqlState {
             SqlState::WrongObjectType => "42809",
             SqlState::ReservedName => "42939",
             SqlState::SerializationFailure => "40001",
+            SqlState::UnableToConnect => "08001",
+            SqlState::FdwError => "HV000",
+            SqlState::FdwTableNotFound => "HV00R",
         }
     }
 }
@@ -226,6 +235,8 @@ pub enum LakegateError {
     Catalog(#[from] crate::catalog::backend::CatalogError),
     #[error(transparent)]
     Write(#[from] crate::write::WriteError),
+    #[error(transparent)]
+    Federation(#[from] crate::federation::FederationError),
     /// The token the session signed in with has expired (its statements stop; reconnect).
     #[error("the session's token has expired; connect again with a new token")]
     CredentialExpired,
@@ -266,6 +277,7 @@ impl LakegateError {
             }
             LakegateError::Catalog(e) => classify_catalog_error(e),
             LakegateError::Write(e) => e.to_client(),
+            LakegateError::Federation(e) => e.to_client(),
             LakegateError::CredentialExpired => shown(SqlState::InvalidAuthorizationSpecification),
             LakegateError::PolicyNotEnforceable { .. } => {
                 let query_id = crate::session::query_id::current_or_new();

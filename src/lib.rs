@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod federation;
 pub mod pgcatalog;
 pub mod policy;
 pub mod reload;

@@ -113,6 +113,8 @@ pub enum TableFormat {
     Csv,
     Json,
     Delta,
+    /// A table of an operational database, read through a federated connection.
+    Remote,
 }
 
 /// Glue's table type of a view.
@@ -140,8 +142,18 @@ impl Table {
         self.parameters.get(MANAGED_PARAMETER).map(String::as_str) == Some("true")
     }
 
-    /// Delta when the table says so; otherwise from `classification`, then the SerDe / InputFormat.
+    /// The federated connection a table of an operational database is read through (the
+    /// parameter Glue's JDBC crawler writes).
+    pub fn connection_name(&self) -> Option<&str> {
+        self.parameters.get("connectionName").map(String::as_str)
+    }
+
+    /// Remote when the table names a connection; Delta when the table says so; otherwise from
+    /// `classification`, then the SerDe / InputFormat.
     pub fn format(&self) -> Option<TableFormat> {
+        if self.connection_name().is_some() {
+            return Some(TableFormat::Remote);
+        }
         let param = |k: &str| self.parameters.get(k).map(|v| v.to_ascii_lowercase());
         if param("table_type").as_deref() == Some("delta")
             || param("spark.sql.sources.provider").as_deref() == Some("delta")

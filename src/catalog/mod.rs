@@ -132,6 +132,7 @@ impl LakeCatalog {
         backend: Arc<dyn CatalogBackend>,
         stores: Arc<ObjectStores>,
         settings: CacheSettings,
+        federation: Arc<crate::federation::Federation>,
     ) -> Result<Self, String> {
         let metadata = Metadata::load(backend.as_ref(), None)
             .await
@@ -140,6 +141,7 @@ impl LakeCatalog {
             fetcher: PartitionFetcher::new(Arc::clone(&backend), Arc::clone(&stores), settings.ttl),
             stores,
             listings: Arc::new(ListingCache::new(settings.listing_ttl)),
+            federation,
         };
         let delta = Cache::builder()
             .max_capacity(10_000)
@@ -305,10 +307,23 @@ impl LakeCatalog {
         let Some(entry) = self.table(schema, table) else {
             return Ok(None);
         };
+        if entry.glue.format() == Some(TableFormat::Remote) {
+            return self.open_remote(&entry).await.map(Some);
+        }
         self.open(&entry)
             .await
             .map(Some)
             .map_err(CatalogError::into_datafusion)
+    }
+
+    /// A federated table: the remote is reached when it is scanned.
+    async fn open_remote(&self, entry: &Arc<TableEntry>) -> Result<Arc<dyn TableProvider>> {
+        let federation = &self.open.federation;
+        let table = entry
+            .provider
+            .get_or_init(|| async { Arc::new(federation.table(entry)) as Arc<dyn TableProvider> })
+            .await;
+        Ok(Arc::clone(table))
     }
 
     async fn open(&self, entry: &Arc<TableEntry>) -> Result<Arc<dyn TableProvider>, CatalogError> {

@@ -23,6 +23,7 @@ pub(super) struct OpenContext {
     pub stores: Arc<ObjectStores>,
     pub fetcher: PartitionFetcher,
     pub listings: Arc<ListingCache>,
+    pub federation: Arc<crate::federation::Federation>,
 }
 
 /// Opens a Delta table's latest snapshot.
@@ -50,7 +51,9 @@ pub(super) fn open_files(
         Some(TableFormat::Parquet) => FileKind::Parquet,
         Some(TableFormat::Json) => FileKind::Json,
         Some(TableFormat::Csv) => csv_kind(entry),
-        Some(TableFormat::Delta) | None => return Err(entry.bad("unknown file format".into())),
+        Some(TableFormat::Delta | TableFormat::Remote) | None => {
+            return Err(entry.bad("unknown file format".into()))
+        }
     };
     let key_count = entry.glue.partition_keys.len();
     let data_count = entry.schema.fields().len() - key_count;

@@ -21,6 +21,7 @@ pub struct Config {
     pub tls: crate::server::tls::TlsSettings,
     pub limits: LimitsConfig,
     pub audit: crate::audit::AuditSettings,
+    pub federation: crate::federation::FederationConfig,
 }
 
 /// Connection limits and timeouts.
@@ -304,6 +305,9 @@ impl Config {
         }
         if let Some(v) = var("LAKEGATE_LISTING_CACHE_SECONDS") {
             self.engine.listing_cache_seconds = parse_env("LAKEGATE_LISTING_CACHE_SECONDS", &v)?;
+        }
+        if let Some(v) = var("LAKEGATE_SECRETS_FILE") {
+            self.federation.secrets_file = Some(PathBuf::from(v));
         }
         if let Some(v) = var("LAKEGATE_TARGET_PARTITIONS") {
             self.engine.target_partitions = Some(parse_env("LAKEGATE_TARGET_PARTITIONS", &v)?);

@@ -304,7 +304,7 @@ impl PolicyPlan {
 
 /// DataFusion hands filters over with table-qualified columns; the raw scan's schema is
 /// unqualified.
-fn unqualified(expr: &Expr) -> Result<Expr> {
+pub(crate) fn unqualified(expr: &Expr) -> Result<Expr> {
     expr.clone()
         .transform(|e| match e {
             Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(

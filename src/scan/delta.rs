@@ -102,6 +102,7 @@ impl TableProvider for DeltaSnapshotTable {
                 files,
                 files_total: Some(self.files_total),
                 bytes,
+                remote: None,
             },
         );
         Ok(plan)

@@ -249,6 +249,7 @@ impl TableProvider for PartitionedTable {
                 files: files.len(),
                 files_total: None,
                 bytes: files.iter().map(|f| f.object_meta.size).sum(),
+                remote: None,
             },
         );
         let Some(store) = candidates.partitions.first().map(|p| p.store.clone()) else {

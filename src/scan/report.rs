@@ -35,11 +35,16 @@ pub struct TableScan {
     /// All data files of the table, when the scan knows them (a Delta snapshot does).
     pub files_total: Option<usize>,
     pub bytes: u64,
+    /// The federated connection a remote table was read through.
+    pub remote: Option<String>,
 }
 
 impl std::fmt::Display for TableScan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.table)?;
+        if let Some(connection) = &self.remote {
+            return write!(f, ": federated source \"{connection}\"");
+        }
         if let Some(version) = self.delta_version {
             write!(f, " (Delta version {version})")?;
         }

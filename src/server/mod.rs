@@ -84,7 +84,12 @@ impl Gateway {
             let (database, tables) = crate::audit::lake::catalog_entries(&zone);
             backend = Arc::new(WithExtraTables::new(backend, database, tables));
         }
-        let lake = Arc::new(LakeCatalog::load(backend, stores, cache_settings(config)).await?);
+        let federation = Arc::new(crate::federation::Federation::new(
+            &config.federation,
+            Arc::clone(&backend),
+        ));
+        let settings = cache_settings(config);
+        let lake = Arc::new(LakeCatalog::load(backend, stores, settings, federation).await?);
         lake.set_before_read(Arc::clone(&audit) as _);
         tracing::info!(catalog = lake.backend_kind(), "catalog loaded");
         let files = match &config.policy.dir {

@@ -277,6 +277,14 @@ fn session_context(
     // Plain Utf8 everywhere: what the catalog reports and what PostgreSQL encoders expect.
     options.sql_parser.map_string_types_to_utf8view = false;
     options.execution.parquet.schema_force_view_types = false;
+    // A hash join hands its build side's keys to the probe side's scan; for a federated table
+    // they become the remote query's IN list, so the remote sends only rows that can join.
+    // DataFusion's default of 150 keys leaves larger build sides with a hash-table lookup that
+    // no remote can evaluate; 4096 integer keys stay well within the per-partition byte limit
+    // (`hash_join_inlist_pushdown_max_size`, 128 KiB).
+    options
+        .optimizer
+        .hash_join_inlist_pushdown_max_distinct_values = 4096;
     let catalogs = Arc::new(MemoryCatalogProviderList::new());
     let state = SessionStateBuilder::new()
         .with_config(config)

@@ -61,6 +61,13 @@ impl CatalogBackend for WithExtraTables {
         self.inner.evaluates_expressions()
     }
 
+    async fn connection(
+        &self,
+        name: &str,
+    ) -> Result<Option<std::collections::HashMap<String, String>>, CatalogError> {
+        self.inner.connection(name).await
+    }
+
     /// Changes go to the backend; lakegate's own database is not changed through SQL.
     fn writer(&self) -> Option<&dyn super::CatalogWriter> {
         self.inner.writer()

@@ -140,6 +140,37 @@ impl CatalogBackend for GlueBackend {
         true
     }
 
+    /// GetConnection with `HidePassword`: a password kept in Glue is not even fetched (the
+    /// federation refuses such connections; credentials come from secrets).
+    async fn connection(
+        &self,
+        name: &str,
+    ) -> Result<Option<std::collections::HashMap<String, String>>, CatalogError> {
+        let answer = self
+            .client
+            .get_connection()
+            .set_catalog_id(self.catalog_id.clone())
+            .name(name)
+            .hide_password(true)
+            .send()
+            .await;
+        let output = match answer {
+            Ok(output) => output,
+            Err(e) if e.code() == Some("EntityNotFoundException") => return Ok(None),
+            Err(e) => return Err(unavailable(e)),
+        };
+        let properties = output
+            .connection()
+            .and_then(|c| c.connection_properties())
+            .map(|p| {
+                p.iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Some(properties))
+    }
+
     fn writer(&self) -> Option<&dyn super::CatalogWriter> {
         Some(self)
     }

@@ -41,6 +41,15 @@ pub trait CatalogBackend: Debug + Send + Sync {
     /// Whether `partitions` filters by the expression on the catalog's side.
     fn evaluates_expressions(&self) -> bool;
 
+    /// A connection's properties (Glue's `ConnectionProperties`, passwords hidden), for
+    /// federated tables; `None` when the catalog has no connection of that name.
+    async fn connection(
+        &self,
+        _name: &str,
+    ) -> Result<Option<std::collections::HashMap<String, String>>, CatalogError> {
+        Ok(None)
+    }
+
     /// Where databases and tables are created, renamed and dropped; `None` for a read-only
     /// catalog.
     fn writer(&self) -> Option<&dyn CatalogWriter> {
