@@ -100,7 +100,7 @@ def main():
             for label, gw in gateways.items():
                 rows, times, sent = measure(gw, kind, sql, runs)
                 results[(name, label)] = (rows, statistics.median(times))
-                log(f"  {name} [{label}]: {rows} rows, {statistics.median(times) * 1000:.1f} ms; sent: {sent[-1] if sent else '-'}")
+                log(f"  {name} [{label}]: {rows} rows, {statistics.median(times) * 1000:.1f} ms; sent: {(sent[-1] if sent else '-')[:160]}")
         log("[4/4] writing the table")
         report(results, binary, scale, runs)
     finally:

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{connect_to, rows, sqlstate, start_gateway, test_lake, TestGateway};
+use common::{connect_to, copy_dir, rows, sqlstate, start_gateway, test_lake, TestGateway};
 use serde_json::{json, Value};
 
 /// Seconds the test gateway reuses catalog answers.
@@ -55,19 +55,6 @@ fn fixture() -> &'static Fixture {
             fragile,
         }
     })
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 fn edit_raw_tables(catalog: &Path, edit: impl FnOnce(&mut Vec<Value>)) {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{connect_to, rows, sqlstate, start_gateway, TestGateway};
+use common::{connect_to, copy_dir, rows, sqlstate, start_gateway, TestGateway};
 use lakegate::federation::ConnectionConfig;
 use serde_json::json;
 
@@ -105,18 +105,6 @@ fn add_ops_database(catalog: &Path) {
         table("password", "password_pg"), table("undefined", "not_a_connection"),
     ]});
     std::fs::write(catalog.join("tables/ops.json"), tables.to_string()).unwrap();
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        match entry.file_type().unwrap().is_dir() {
-            true => copy_dir(&entry.path(), &target),
-            false => drop(std::fs::copy(entry.path(), target).unwrap()),
-        }
-    }
 }
 
 /// (SQLSTATE, message, seconds) of a statement that must fail.

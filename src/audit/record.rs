@@ -112,6 +112,9 @@ pub struct TableRead {
     pub bytes: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delta_version: Option<i64>,
+    /// The federated connection a remote table was read through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
 }
 
 /// How it ended.

@@ -285,6 +285,7 @@ fn tables_read(scans: &[TableScan], reads: &[PolicyRead]) -> Vec<TableRead> {
                 tables.push(TableRead {
                     table: scan.table.clone(),
                     delta_version: scan.delta_version,
+                    connection: scan.remote.clone(),
                     ..TableRead::default()
                 });
                 tables.last_mut().expect("just pushed")

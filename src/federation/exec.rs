@@ -81,11 +81,6 @@ impl RemoteScanExec {
             metrics: ExecutionPlanMetricsSet::new(),
         }
     }
-
-    /// The SQL sent to the remote (tests and EXPLAIN for administrators).
-    pub fn sql(&self) -> &str {
-        &self.scan.sql
-    }
 }
 
 impl RemoteScan {

@@ -115,7 +115,7 @@ impl RemotePool {
         let build = async {
             match spec.engine {
                 Engine::Postgres => {
-                    PostgresConnectionPool::new(postgres_params(spec, credentials, pool_size))
+                    PostgresConnectionPool::new(pool_params(spec, credentials, pool_size))
                         .await
                         .map(|p| {
                             RemotePool::Postgres(Arc::new(
@@ -125,7 +125,7 @@ impl RemotePool {
                         .map_err(|e| error_chain(&e))
                 }
                 Engine::MySql => {
-                    MySQLConnectionPool::new(mysql_params(spec, credentials, pool_size))
+                    MySQLConnectionPool::new(pool_params(spec, credentials, pool_size))
                         .await
                         .map(|p| RemotePool::MySql(Arc::new(p)))
                         .map_err(|e| error_chain(&e))
@@ -169,56 +169,41 @@ impl RemotePool {
     }
 }
 
-fn postgres_params(
+/// The libraries' pool parameters for a connection.
+fn pool_params(
     spec: &ConnectionSpec,
     credentials: Credentials,
     pool_size: u32,
 ) -> HashMap<String, SecretString> {
-    let mut params = common_params(spec, &credentials, pool_size);
-    params.insert("port".into(), spec.port.to_string().into());
-    params.insert("connection_pool_size".into(), pool_size.to_string().into());
-    params.insert("application_name".into(), "lakegate".into());
-    let sslmode = if spec.enforce_ssl {
-        "verify-full"
-    } else {
-        "prefer"
+    let tls = spec.enforce_ssl;
+    let (port_key, size_key, sslmode) = match spec.engine {
+        Engine::Postgres => (
+            "port",
+            "connection_pool_size",
+            if tls { "verify-full" } else { "prefer" },
+        ),
+        // The MySQL library's "preferred" still fails against a server without TLS.
+        Engine::MySql => (
+            "tcp_port",
+            "pool_max",
+            if tls { "required" } else { "disabled" },
+        ),
     };
-    params.insert("sslmode".into(), sslmode.into());
+    let mut params: HashMap<String, SecretString> = [
+        ("host", spec.host.clone()),
+        ("db", spec.database.clone()),
+        ("user", credentials.username),
+        (port_key, spec.port.to_string()),
+        (size_key, pool_size.to_string()),
+        ("sslmode", sslmode.to_owned()),
+        // Shown in the remote's activity and logs (PostgreSQL; MySQL ignores it).
+        ("application_name", "lakegate".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), SecretString::from(v)))
+    .collect();
     if let Some(password) = credentials.password {
-        params.insert("pass".into(), password);
+        params.insert("pass".to_owned(), password);
     }
     params
-}
-
-fn mysql_params(
-    spec: &ConnectionSpec,
-    credentials: Credentials,
-    pool_size: u32,
-) -> HashMap<String, SecretString> {
-    let mut params = common_params(spec, &credentials, pool_size);
-    params.insert("tcp_port".into(), spec.port.to_string().into());
-    params.insert("pool_max".into(), pool_size.to_string().into());
-    // "preferred" in the library still requires TLS of the server; without enforcement, plain.
-    let sslmode = if spec.enforce_ssl {
-        "required"
-    } else {
-        "disabled"
-    };
-    params.insert("sslmode".into(), sslmode.into());
-    if let Some(password) = credentials.password {
-        params.insert("pass".into(), password);
-    }
-    params
-}
-
-fn common_params(
-    spec: &ConnectionSpec,
-    credentials: &Credentials,
-    _pool_size: u32,
-) -> HashMap<String, SecretString> {
-    HashMap::from([
-        ("host".to_owned(), spec.host.clone().into()),
-        ("db".to_owned(), spec.database.clone().into()),
-        ("user".to_owned(), credentials.username.clone().into()),
-    ])
 }

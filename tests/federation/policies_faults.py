@@ -125,4 +125,5 @@ def check_secrets_stay_secret(s, gw):
     audit = "".join(p.read_text(errors="replace") for p in gw.audit.rglob("*") if p.is_file())
     s.check("the remote password is in no log and no audit record",
             remote.PASSWORD not in logs and remote.PASSWORD not in audit)
-    s.check("the audit records the federated table read", "ops.customers_live" in audit)
+    s.check("the audit records the federated table read and its connection",
+            '"table":"ops.customers_live"' in audit and '"connection":"ops_pg"' in audit)
