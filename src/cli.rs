@@ -172,6 +172,10 @@ pub struct ServeArgs {
     /// Configuration file (TOML); see the README for its keys.
     #[arg(long, env = "LAKEGATE_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Address of the operations endpoint (/healthz, /readyz, /metrics), for example
+    /// 127.0.0.1:9187 (also LAKEGATE_HTTP_LISTEN or server.http_listen). Off by default.
+    #[arg(long)]
+    pub http_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub lake: LakeArgs,
     /// Catalog backend: the Glue API JSON fixtures, or AWS Glue (endpoint and credentials from
@@ -273,6 +277,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(listen) = args.listen {
         config.server.listen = listen;
     }
+    if let Some(http) = args.http_listen {
+        config.server.http_listen = Some(http);
+    }
     if let Some(root) = args.lake.lake_root {
         config.lake.root = Some(root);
     }
@@ -285,7 +292,12 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(dir) = args.policies {
         config.policy.dir = Some(dir);
     }
-    runtime()?.block_on(crate::server::run(config))
+    let runtime = runtime()?;
+    let served = runtime.block_on(crate::server::run(config));
+    // Tasks the grace period cut off may still hold blocking threads (a file being read):
+    // the process ends without waiting for them.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    served
 }
 
 fn user(command: UserCommand) -> Result<(), String> {

@@ -54,6 +54,7 @@ pub enum SqlState {
     UnableToConnect,
     FdwError,
     FdwTableNotFound,
+    TooManyConnections,
 }
 
 impl SqlState {
@@ -101,6 +102,7 @@ impl SqlState {
             "08001" => SqlState::UnableToConnect,
             "HV000" => SqlState::FdwError,
             "HV00R" => SqlState::FdwTableNotFound,
+            "53300" => SqlState::TooManyConnections,
             _ => return None,
         })
     }
@@ -147,6 +149,7 @@ impl SqlState {
             SqlState::UnableToConnect => "08001",
             SqlState::FdwError => "HV000",
             SqlState::FdwTableNotFound => "HV00R",
+            SqlState::TooManyConnections => "53300",
         }
     }
 }
@@ -231,6 +234,10 @@ pub enum LakegateError {
     Canceled,
     #[error("canceling statement due to statement timeout")]
     StatementTimeout,
+    /// The gateway runs as many statements as `limits.max_running_statements` allows and the
+    /// queue behind them is full, or this statement waited its turn too long.
+    #[error("the gateway is overloaded: {0}; try again shortly")]
+    Overloaded(String),
     #[error(transparent)]
     Catalog(#[from] crate::catalog::backend::CatalogError),
     #[error(transparent)]
@@ -275,6 +282,7 @@ impl LakegateError {
             LakegateError::Canceled | LakegateError::StatementTimeout => {
                 shown(SqlState::QueryCanceled)
             }
+            LakegateError::Overloaded(_) => shown(SqlState::TooManyConnections),
             LakegateError::Catalog(e) => classify_catalog_error(e),
             LakegateError::Write(e) => e.to_client(),
             LakegateError::Federation(e) => e.to_client(),

@@ -16,6 +16,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod federation;
+pub mod ops;
 pub mod pgcatalog;
 pub mod policy;
 pub mod reload;

@@ -396,6 +396,11 @@ async fn an_unwritable_audit_directory_fails_statements_closed_then_recovers() {
 
     std::fs::remove_file(dir).unwrap();
     std::fs::rename(&aside, dir).unwrap();
+    // The writer retries the sink by itself (readiness must not wait for a statement).
+    common::wait_until(Duration::from_secs(10), || async {
+        records(dir).iter().any(|r| r["event"] == "audit.recovered")
+    })
+    .await;
     let back = client.simple_query("SELECT 42 AS back").await.unwrap();
     assert_eq!(rows(&back), vec![vec![Some("42".to_owned())]]);
     records_settle(dir).await;

@@ -86,6 +86,16 @@ impl Shipper {
     pub async fn ship_closed(&self) -> Result<(), String> {
         let mut files = segment_files(&self.dir).map_err(|e| e.to_string())?;
         files.pop();
+        self.ship_files(files).await
+    }
+
+    /// Ships every segment, the newest too: the writer has closed it (the gateway stops).
+    pub async fn ship_all(&self) -> Result<(), String> {
+        let files = segment_files(&self.dir).map_err(|e| e.to_string())?;
+        self.ship_files(files).await
+    }
+
+    async fn ship_files(&self, files: Vec<std::path::PathBuf>) -> Result<(), String> {
         // One segment that cannot be shipped does not hold back the others.
         let mut problems = Vec::new();
         for file in files {

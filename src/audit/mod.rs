@@ -9,6 +9,7 @@
 
 mod chain;
 pub mod cli;
+mod group;
 pub mod lake;
 pub mod record;
 mod rows;
@@ -22,7 +23,9 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -47,6 +50,9 @@ impl crate::catalog::fresh::BeforeRead for AuditLog {
     }
 }
 
+/// How long a stopping gateway waits to ship its last audit segment.
+const SHIP_AT_CLOSE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A queued record on its way to disk.
 #[derive(Debug)]
 pub struct Durability {
@@ -61,7 +67,7 @@ enum Pending {
     /// The writer is gone: the record was never queued.
     Lost,
     /// The writer will say whether it is written and synced.
-    Queued(oneshot::Receiver<bool>),
+    Queued(oneshot::Receiver<bool>, Instant),
 }
 
 impl Durability {
@@ -70,7 +76,14 @@ impl Durability {
         let durable = match self.state {
             Pending::Off => true,
             Pending::Lost => false,
-            Pending::Queued(written) => written.await.unwrap_or(false),
+            Pending::Queued(written, queued) => {
+                let durable = written.await.unwrap_or(false);
+                let metrics = crate::ops::metrics::metrics();
+                metrics
+                    .audit_durable_seconds
+                    .observe(queued.elapsed().as_secs_f64());
+                durable
+            }
         };
         if durable || self.on_failure == OnFailure::Continue {
             Ok(())
@@ -93,6 +106,10 @@ pub struct AuditLog {
     pub redact_literals: bool,
     pub max_statement_bytes: usize,
     shipper: Option<Arc<lake::Shipper>>,
+    /// Statements being planned (for group commit).
+    in_flight: group::InFlight,
+    /// The writer's last write failed (set and cleared by the writer).
+    failing: Arc<AtomicBool>,
 }
 
 impl AuditLog {
@@ -126,7 +143,14 @@ impl AuditLog {
             .map(|r| r.incomplete.clone())
             .unwrap_or_default();
         let closed = shipper.as_ref().map(|s| s.closed_segments());
-        Writer::new(output, chain.clone(), resumed, closed)
+        let in_flight = group::InFlight::default();
+        let failing = Arc::new(AtomicBool::new(false));
+        let shared = writer::Shared {
+            in_flight: in_flight.clone(),
+            failing: Arc::clone(&failing),
+            group_wait: std::time::Duration::from_micros(settings.group_commit_wait_us),
+        };
+        Writer::new(output, chain.clone(), resumed, closed, shared)
             .spawn(receiver)
             .map_err(|e| format!("cannot start the audit writer: {e}"))?;
         let log = Arc::new(Self {
@@ -135,6 +159,8 @@ impl AuditLog {
             redact_literals: settings.redact_literals,
             max_statement_bytes: settings.max_statement_bytes,
             shipper,
+            in_flight,
+            failing,
         });
         log.record_start(settings, chain.name(), incomplete).await?;
         Ok(log)
@@ -147,11 +173,24 @@ impl AuditLog {
             redact_literals: false,
             max_statement_bytes: usize::MAX,
             shipper: None,
+            in_flight: group::InFlight::default(),
+            failing: Arc::default(),
         }
     }
 
     pub fn is_on(&self) -> bool {
         self.queue.is_some()
+    }
+
+    /// Statements are refused now: the last write failed and the log fails closed (D9).
+    pub fn refuses_statements(&self) -> bool {
+        self.on_failure == OnFailure::Fail && self.failing.load(Ordering::Relaxed)
+    }
+
+    /// Counts a statement as being planned until the guard is dropped, so a waiting batch
+    /// may hold its sync for this statement's decision (`group`).
+    fn planning(&self) -> Option<group::Planning> {
+        self.is_on().then(|| self.in_flight.enter())
     }
 
     async fn record_start(
@@ -205,16 +244,20 @@ impl AuditLog {
             Some(queue) => {
                 let (ack, written) = oneshot::channel();
                 let body = record.to_body();
-                match queue
-                    .send(Entry::Record {
-                        body,
-                        ack: Some(ack),
-                    })
-                    .await
-                {
-                    Ok(()) => Pending::Queued(written),
+                let queued = Instant::now();
+                let sent = queue.send(Entry::Record {
+                    body,
+                    ack: Some(ack),
+                });
+                let state = match sent.await {
+                    Ok(()) => Pending::Queued(written, queued),
                     Err(_) => Pending::Lost,
-                }
+                };
+                let backlog = queue.max_capacity() - queue.capacity();
+                crate::ops::metrics::metrics()
+                    .audit_queued
+                    .set(backlog as i64);
+                state
             }
         };
         Durability {
@@ -246,6 +289,25 @@ impl AuditLog {
             runtime.spawn(async move {
                 let _ = log.write(&record, false).await;
             });
+        }
+    }
+
+    /// Writes what is queued and closes the current segment (the gateway stops); records
+    /// written after this start a new segment.
+    pub async fn close(&self) {
+        let Some(queue) = &self.queue else {
+            return;
+        };
+        let (ack, closed) = oneshot::channel();
+        if queue.send(Entry::Close { ack }).await.is_ok() {
+            let _ = closed.await;
+        }
+        // Ship the segment just closed while the runtime still runs (else the next start does).
+        if let Some(shipper) = &self.shipper {
+            let shipped = tokio::time::timeout(SHIP_AT_CLOSE, shipper.ship_all()).await;
+            if !matches!(shipped, Ok(Ok(()))) {
+                tracing::warn!("the last audit segment is shipped to the lake at the next start");
+            }
         }
     }
 

@@ -46,6 +46,9 @@ pub struct AuditSettings {
     pub max_statement_bytes: usize,
     /// Records waiting for the writer; a full queue makes statements wait (back-pressure).
     pub queue_capacity: usize,
+    /// Microseconds a sync waits for the decisions of statements still being planned (group
+    /// commit, as PostgreSQL's `commit_delay`); 0 syncs at once.
+    pub group_commit_wait_us: u64,
     /// A key file: records are chained with HMAC-SHA-256 under it instead of plain SHA-256, so
     /// the chain cannot be recomputed by someone who can edit the files but not read the key.
     pub chain_key_file: Option<PathBuf>,
@@ -79,6 +82,7 @@ impl Default for AuditSettings {
             rotate_seconds: 3600,
             max_statement_bytes: 16 * 1024,
             queue_capacity: 10_000,
+            group_commit_wait_us: 250,
             chain_key_file: None,
             lake: true,
             lake_location: None,

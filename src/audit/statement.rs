@@ -39,6 +39,8 @@ pub struct StatementAudit {
     redacted: bool,
     /// Rows a write statement wrote (or deleted).
     written: Option<u64>,
+    /// Counted as being planned until the decision is queued (group commit).
+    planning: Option<super::group::Planning>,
 }
 
 impl StatementAudit {
@@ -55,6 +57,7 @@ impl StatementAudit {
         };
         record.statement = statement;
         Self {
+            planning: log.planning(),
             log: Arc::clone(log),
             record,
             started: Instant::now(),
@@ -80,6 +83,7 @@ impl StatementAudit {
             rows: 0,
             redacted: self.redacted,
             written: self.written,
+            planning: self.planning.take(),
         }
     }
 
@@ -140,6 +144,8 @@ impl StatementAudit {
         decision.event = Event::Decision;
         decision.time = super::record::now_rfc3339();
         let durability = self.log.queue_durable(&decision).await;
+        // Queued first, then no longer counted: the writer's last look finds it (`group`).
+        self.planning = None;
         self.decided = true;
         PendingDecision {
             durability,
@@ -157,6 +163,7 @@ impl StatementAudit {
         let rows = self.written.or(self.streaming.then_some(self.rows));
         let record = self.terminal(outcome_of(outcome), rows, false);
         self.finished = true;
+        self.planning = None;
         let _ = self.log.write(&record, false).await;
     }
 
@@ -172,6 +179,7 @@ impl StatementAudit {
         record.outcome = Some(outcome);
         record.rows = rows;
         record.partial = partial;
+        crate::ops::metrics::metrics().statement_ended(&record, self.started.elapsed());
         record
     }
 }

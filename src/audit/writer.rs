@@ -10,11 +10,14 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::chain::Chain;
+use super::group::{self, InFlight};
 use super::record::{rfc3339, Event, Record};
 use super::segments::{file_name, ChainHead, Resumed, SegmentDir};
 
@@ -23,6 +26,9 @@ const MAX_BATCH: usize = 4096;
 
 /// The longest records nobody waits for stay written but not synced.
 const LAZY_SYNC: Duration = Duration::from_millis(10);
+
+/// How often a failing sink is tried again when no record arrives.
+const PROBE_FAILING: Duration = Duration::from_secs(1);
 
 /// Records kept for writing once a failing sink recovers; beyond this the oldest are lost (and
 /// counted in the `audit.recovered` record).
@@ -38,6 +44,15 @@ pub enum Entry {
     Seal {
         ack: oneshot::Sender<Option<PathBuf>>,
     },
+    /// The gateway stops: close the current segment (a later record opens a new one).
+    Close { ack: oneshot::Sender<()> },
+}
+
+impl Entry {
+    /// A statement waits for this record to be durable.
+    fn waits(&self) -> bool {
+        matches!(self, Entry::Record { ack: Some(_), .. })
+    }
 }
 
 pub enum Output {
@@ -65,6 +80,17 @@ pub struct Writer {
     retry: Vec<String>,
     /// Records are written that no sync has made durable yet.
     unsynced: bool,
+    shared: Shared,
+}
+
+/// What the writer shares with the statements' side.
+pub struct Shared {
+    /// Statements still being planned, whose decisions a waiting batch may take along.
+    pub in_flight: InFlight,
+    /// The last write failed (readiness, and the metrics endpoint, report it).
+    pub failing: Arc<AtomicBool>,
+    /// The longest a batch whose statements wait is held for decisions being planned.
+    pub group_wait: Duration,
 }
 
 impl Writer {
@@ -73,6 +99,7 @@ impl Writer {
         chain: Chain,
         resumed: Option<Resumed>,
         closed: Option<mpsc::UnboundedSender<PathBuf>>,
+        shared: Shared,
     ) -> Self {
         let head = resumed
             .as_ref()
@@ -90,6 +117,7 @@ impl Writer {
             lost_segment: false,
             retry: Vec::new(),
             unsynced: false,
+            shared,
         }
     }
 
@@ -110,47 +138,74 @@ impl Writer {
             );
             return self.run_synced(queue);
         };
-        let mut batch = Vec::new();
         while let Some(first) = self.next_entry(&clock, &mut queue) {
-            let mut next = Some(first);
-            while let Some(entry) = next {
+            let mut entries = vec![first];
+            while entries.len() < MAX_BATCH {
+                let Ok(entry) = queue.try_recv() else { break };
+                entries.push(entry);
+            }
+            if entries.iter().any(Entry::waits) {
+                let in_flight = &self.shared.in_flight;
+                group::gather(
+                    in_flight,
+                    &mut queue,
+                    &mut entries,
+                    MAX_BATCH,
+                    self.shared.group_wait,
+                );
+            }
+            let mut batch = Vec::with_capacity(entries.len());
+            for entry in entries {
                 match entry {
                     Entry::Record { body, ack } => batch.push((body, ack)),
                     Entry::Seal { ack } => {
                         self.write(std::mem::take(&mut batch));
                         let _ = ack.send(self.seal());
                     }
+                    Entry::Close { ack } => {
+                        self.write(std::mem::take(&mut batch));
+                        self.close_current("shutdown");
+                        let _ = ack.send(());
+                    }
                 }
-                next = (batch.len() < MAX_BATCH)
-                    .then(|| queue.try_recv().ok())
-                    .flatten();
             }
-            self.write(std::mem::take(&mut batch));
+            self.write(batch);
         }
-        if let Output::Files(dir) = &mut self.output {
+        self.close_current("shutdown");
+    }
+
+    fn close_current(&mut self, reason: &str) {
+        if let Output::Files(dir) = &self.output {
             if dir.current_name().is_some() {
-                self.close_segment("shutdown");
+                self.close_segment(reason);
             }
         }
     }
 
     /// The next entry. While written records wait for a sync, waits at most `LAZY_SYNC` for
-    /// one (whose batch may sync them) and syncs them itself when none comes.
+    /// one (whose batch may sync them) and syncs them itself when none comes. While the sink
+    /// fails, tries it again every `PROBE_FAILING` even without records, so it recovers (and
+    /// readiness returns) without waiting for a statement that readiness keeps away.
     fn next_entry(
         &mut self,
         clock: &tokio::runtime::Runtime,
         queue: &mut mpsc::Receiver<Entry>,
     ) -> Option<Entry> {
-        while self.unsynced {
+        loop {
+            let wait = match (self.unsynced, self.failing_since.is_some()) {
+                (true, _) => LAZY_SYNC,
+                (false, true) => PROBE_FAILING,
+                (false, false) => return queue.blocking_recv(),
+            };
             // The timer is made inside `block_on`, where the clock's runtime is current.
-            let waited =
-                clock.block_on(async { tokio::time::timeout(LAZY_SYNC, queue.recv()).await });
+            let waited = clock.block_on(async { tokio::time::timeout(wait, queue.recv()).await });
             match waited {
                 Ok(entry) => return entry,
-                Err(_) => self.sync_written(),
+                Err(_) if self.unsynced => self.sync_written(),
+                // Writes the `audit.recovered` record when the sink works again.
+                Err(_) => self.write(Vec::new()),
             }
         }
-        queue.blocking_recv()
     }
 
     /// Without a clock, every batch is synced (as before lazy syncs).
@@ -163,6 +218,10 @@ impl Writer {
                 }
                 Entry::Seal { ack } => {
                     let _ = ack.send(self.seal());
+                }
+                Entry::Close { ack } => {
+                    self.close_current("shutdown");
+                    let _ = ack.send(());
                 }
             }
         }
@@ -181,7 +240,7 @@ impl Writer {
     /// (terminal records, refused logins) are kept and written first once the sink recovers;
     /// records whose statement waits fail back to it (the statement does not run).
     fn write(&mut self, batch: Vec<(String, Option<oneshot::Sender<bool>>)>) {
-        if batch.is_empty() && self.retry.is_empty() {
+        if batch.is_empty() && self.retry.is_empty() && self.failing_since.is_none() {
             return;
         }
         let mut bodies: Vec<String> = Vec::with_capacity(self.retry.len() + batch.len() + 1);
@@ -201,6 +260,7 @@ impl Writer {
         {
             Ok(()) => {
                 self.unsynced |= !sync;
+                self.shared.failing.store(false, Ordering::Relaxed);
                 self.lost = 0;
                 self.failing_since = None;
                 self.retry.clear();
@@ -227,6 +287,8 @@ impl Writer {
     }
 
     fn failed(&mut self, records: u64, error: &std::io::Error) {
+        self.shared.failing.store(true, Ordering::Relaxed);
+        crate::ops::metrics::metrics().audit_write_failures.inc();
         self.lost += records;
         self.failing_since.get_or_insert_with(SystemTime::now);
         let quiet = self

@@ -330,9 +330,15 @@ impl LakeCatalog {
         if entry.glue.format() == Some(TableFormat::Delta) {
             let location = entry.location()?.to_owned();
             let stores = &self.open.stores;
+            let metrics = crate::ops::metrics::metrics();
+            metrics.cache_lookup("delta_snapshots");
+            let open = async {
+                metrics.cache_missed("delta_snapshots");
+                tables::open_delta(entry, stores).await
+            };
             return self
                 .delta
-                .try_get_with(location, tables::open_delta(entry, stores))
+                .try_get_with(location, open)
                 .await
                 .map_err(|e| (*e).clone());
         }

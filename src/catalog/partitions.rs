@@ -56,8 +56,11 @@ impl PartitionFetcher {
         expression: Option<String>,
     ) -> Result<Arc<Vec<PartitionLocation>>, CatalogError> {
         let key = (table.database.clone(), table.table.clone(), expression);
+        let metrics = crate::ops::metrics::metrics();
+        metrics.cache_lookup("partitions");
         self.cache
             .try_get_with(key.clone(), async {
+                metrics.cache_missed("partitions");
                 let partitions = self
                     .backend
                     .partitions(&key.0, &key.1, key.2.as_deref())

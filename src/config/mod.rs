@@ -40,6 +40,12 @@ pub struct LimitsConfig {
     pub max_message_bytes: usize,
     /// Milliseconds an idle session (not in a transaction) is kept; 0 keeps it forever.
     pub idle_session_timeout_ms: u64,
+    /// Statements that run at once (0: no bound); more wait in a queue.
+    pub max_running_statements: usize,
+    /// Statements that may wait for a slot; more are refused with 53300.
+    pub max_queued_statements: usize,
+    /// Milliseconds a statement waits for a slot before it is refused with 53300.
+    pub statement_queue_timeout_ms: u64,
 }
 
 impl Default for LimitsConfig {
@@ -51,6 +57,9 @@ impl Default for LimitsConfig {
             max_startup_packet_bytes: 10_000,
             max_message_bytes: 64 * 1024 * 1024,
             idle_session_timeout_ms: 0,
+            max_running_statements: 64,
+            max_queued_statements: 1024,
+            statement_queue_timeout_ms: 60_000,
         }
     }
 }
@@ -80,12 +89,18 @@ impl Default for PolicyConfig {
 pub struct ServerConfig {
     /// Address the PostgreSQL listener binds.
     pub listen: SocketAddr,
+    /// Address of the operations endpoint (`/healthz`, `/readyz`, `/metrics`); off when unset.
+    pub http_listen: Option<SocketAddr>,
+    /// Seconds running statements may take to finish after SIGTERM before they are dropped.
+    pub shutdown_grace_seconds: u64,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 5433)),
+            http_listen: None,
+            shutdown_grace_seconds: 30,
         }
     }
 }
@@ -193,6 +208,10 @@ pub struct S3Config {
     pub allow_http: Option<bool>,
     /// `false`: path-style requests (`endpoint/bucket/key`), as most S3-compatible servers want.
     pub virtual_hosted_style: Option<bool>,
+    /// Retries of a failed request (with exponential backoff) before the statement fails.
+    pub max_retries: Option<usize>,
+    /// Bound on one request and on all retries of it, in seconds: no read waits longer.
+    pub timeout_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -228,6 +247,9 @@ impl Default for AuthConfig {
 pub struct EngineConfig {
     /// Memory shared by all running queries, in MiB; operators spill to disk beyond it.
     pub memory_limit_mb: usize,
+    /// Memory one session's statement may use within that pool, in MiB (0: no bound of its
+    /// own); past it, operators spill, or the statement fails with 53200.
+    pub query_memory_limit_mb: usize,
     /// Directory for spill files. Default: the system temporary directory.
     pub spill_dir: Option<PathBuf>,
     /// Parallelism of one query. Default: the number of cores.
@@ -240,6 +262,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             memory_limit_mb: 4096,
+            query_memory_limit_mb: 0,
             spill_dir: None,
             target_partitions: None,
             listing_cache_seconds: 30,
@@ -263,6 +286,9 @@ impl Config {
     fn apply_vars(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), String> {
         if let Some(v) = var("LAKEGATE_LISTEN") {
             self.server.listen = parse_env("LAKEGATE_LISTEN", &v)?;
+        }
+        if let Some(v) = var("LAKEGATE_HTTP_LISTEN") {
+            self.server.http_listen = Some(parse_env("LAKEGATE_HTTP_LISTEN", &v)?);
         }
         if let Some(v) = var("LAKEGATE_LAKE_ROOT") {
             self.lake.root = Some(PathBuf::from(v));

@@ -6,20 +6,43 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnv;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as ObjectPath;
+use object_store::{BackoffConfig, ClientConfigKey, RetryConfig};
 use url::Url;
 
+/// A TCP connection to S3 that is not up by then is retried (or fails the statement).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// S3 settings that override the AWS environment.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct S3Settings {
     pub endpoint: Option<String>,
     pub region: Option<String>,
     pub allow_http: Option<bool>,
     pub virtual_hosted_style: Option<bool>,
+    /// Retries of a failed request (object_store's default, 10 within 3 minutes, would hold a
+    /// statement for minutes while S3 is down).
+    pub max_retries: usize,
+    /// Bound on one request, and on a request with all its retries.
+    pub timeout: Duration,
+}
+
+impl Default for S3Settings {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            region: None,
+            allow_http: None,
+            virtual_hosted_style: None,
+            max_retries: 3,
+            timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 /// A location resolved to a registered store.
@@ -111,7 +134,26 @@ impl ObjectStores {
         if let Some(virtual_hosted) = s3.virtual_hosted_style {
             builder = builder.with_virtual_hosted_style_request(virtual_hosted);
         }
+        let retry = RetryConfig {
+            backoff: BackoffConfig::default(),
+            max_retries: s3.max_retries,
+            retry_timeout: s3.timeout,
+        };
+        // As config keys: replacing the ClientOptions would drop allow_http and the
+        // environment's client settings.
+        let timeouts = [
+            (ClientConfigKey::Timeout, s3.timeout),
+            (
+                ClientConfigKey::ConnectTimeout,
+                CONNECT_TIMEOUT.min(s3.timeout),
+            ),
+        ];
+        for (key, value) in timeouts {
+            let value = format!("{}ms", value.as_millis());
+            builder = builder.with_config(AmazonS3ConfigKey::Client(key), value);
+        }
         let store = builder
+            .with_retry(retry)
             .build()
             .map_err(|e| format!("cannot set up S3 access to bucket {bucket}: {e}"))?;
         let url = Url::parse(&format!("s3://{bucket}")).map_err(|e| e.to_string())?;

@@ -79,15 +79,12 @@ pub async fn serve(
         over_limit,
     };
     let handlers = ConnectionHandlers::new(Arc::clone(&gateway), facts);
-    if let Err(e) = run(
-        &mut socket,
-        &handlers,
+    let waits = Waits {
         deadline,
-        limits.idle_session_timeout,
-        pending,
-    )
-    .await
-    {
+        idle_session_timeout: limits.idle_session_timeout,
+        shutdown: gateway.shutdown.clone(),
+    };
+    if let Err(e) = run(&mut socket, &handlers, waits, pending).await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
@@ -169,14 +166,19 @@ fn tls_negotiated(
 }
 
 /// pgwire's dispatch loop, with the startup deadline covering authentication, an idle-session
-/// timeout, and a FATAL answer to frames the transport refused.
+/// timeout, shutdown between statements (57P01), and a FATAL answer to frames the transport
+/// refused.
 async fn run(
     socket: &mut Socket,
     handlers: &ConnectionHandlers,
-    deadline: Instant,
-    idle_session_timeout: Option<Duration>,
+    waits: Waits,
     pending: PendingLogin,
 ) -> io::Result<()> {
+    let Waits {
+        deadline,
+        idle_session_timeout,
+        shutdown,
+    } = waits;
     let mut pending = Some(pending);
     // The concrete handlers: pgwire's trait methods return opaque types that hide the
     // statement type `process_message` needs to see.
@@ -187,32 +189,41 @@ async fn run(
     let cancel = Arc::clone(&handlers.cancel);
     let errors = handlers.error_handler();
     loop {
-        let next = match (socket.state(), idle_session_timeout) {
-            (
-                PgWireConnectionState::AwaitingStartup
-                | PgWireConnectionState::AuthenticationInProgress,
-                _,
-            ) => match timeout_at(deadline, socket.next()).await {
-                Ok(next) => next,
-                Err(_) => {
-                    tracing::info!(peer = %socket.socket_addr(), "connection dropped: authentication timeout");
-                    return Ok(());
-                }
-            },
-            (_, Some(idle)) if socket.transaction_status() == TransactionStatus::Idle => {
-                match timeout(idle, socket.next()).await {
-                    Ok(next) => next,
-                    Err(_) => {
-                        return send_fatal(
-                            socket,
-                            "57P05",
-                            "terminating connection due to idle-session timeout",
-                        )
-                        .await
-                    }
-                }
+        let waited = tokio::select! {
+            waited = next_message(socket, deadline, idle_session_timeout) => waited,
+            // Between statements: a running statement is never interrupted by the shutdown.
+            () = shutdown.begun() => Waited::ShuttingDown,
+        };
+        let next = match waited {
+            Waited::Message(next) => next,
+            Waited::AuthenticationTimeout => {
+                tracing::info!(peer = %socket.socket_addr(), "connection dropped: authentication timeout");
+                return Ok(());
             }
-            _ => socket.next().await,
+            Waited::IdleTimeout => {
+                return send_fatal(
+                    socket,
+                    "57P05",
+                    "terminating connection due to idle-session timeout",
+                )
+                .await
+            }
+            Waited::IdleInTransactionTimeout => {
+                return send_fatal(
+                    socket,
+                    "25P03",
+                    "terminating connection due to idle-in-transaction timeout",
+                )
+                .await
+            }
+            Waited::ShuttingDown => {
+                return send_fatal(
+                    socket,
+                    "57P01",
+                    "terminating connection due to administrator command",
+                )
+                .await
+            }
         };
         let message = match next {
             None | Some(Ok(PgWireFrontendMessage::Terminate(_))) => return Ok(()),
@@ -262,6 +273,71 @@ async fn run(
             drop(pending.take());
         }
     }
+}
+
+/// What bounds waiting for a message: the startup deadline, the idle-session timeout, and
+/// the gateway's shutdown.
+struct Waits {
+    deadline: Instant,
+    idle_session_timeout: Option<Duration>,
+    shutdown: crate::ops::shutdown::Shutdown,
+}
+
+/// What waiting for the next message ended with.
+enum Waited {
+    Message(Option<Result<PgWireFrontendMessage, PgWireError>>),
+    AuthenticationTimeout,
+    IdleTimeout,
+    IdleInTransactionTimeout,
+    ShuttingDown,
+}
+
+/// The next message, under the startup deadline until signed in and the idle-session timeout
+/// between transactions.
+async fn next_message(
+    socket: &mut Socket,
+    deadline: Instant,
+    idle_session_timeout: Option<Duration>,
+) -> Waited {
+    match (socket.state(), idle_session_timeout) {
+        (
+            PgWireConnectionState::AwaitingStartup
+            | PgWireConnectionState::AuthenticationInProgress,
+            _,
+        ) => match timeout_at(deadline, socket.next()).await {
+            Ok(next) => Waited::Message(next),
+            Err(_) => Waited::AuthenticationTimeout,
+        },
+        (_, Some(idle)) if socket.transaction_status() == TransactionStatus::Idle => {
+            match timeout(idle, socket.next()).await {
+                Ok(next) => Waited::Message(next),
+                Err(_) => Waited::IdleTimeout,
+            }
+        }
+        _ => match idle_in_transaction_timeout(socket) {
+            Some(idle) => match timeout(idle, socket.next()).await {
+                Ok(next) => Waited::Message(next),
+                Err(_) => Waited::IdleInTransactionTimeout,
+            },
+            None => Waited::Message(socket.next().await),
+        },
+    }
+}
+
+/// The session's `idle_in_transaction_session_timeout`, while a transaction is open.
+fn idle_in_transaction_timeout(socket: &Socket) -> Option<Duration> {
+    if socket.transaction_status() == TransactionStatus::Idle {
+        return None;
+    }
+    let session = socket
+        .session_extensions()
+        .get::<Arc<crate::session::Session>>()?;
+    let millis = session
+        .settings
+        .read()
+        .expect("settings lock")
+        .idle_in_transaction_timeout_ms();
+    (millis > 0).then(|| Duration::from_millis(millis))
 }
 
 /// A frame the transport or codec could not accept: FATAL 08P01 (or 54000 for size), as

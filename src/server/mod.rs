@@ -6,10 +6,12 @@ mod cancel;
 mod connection;
 mod handlers;
 mod startup;
+pub mod statement_queue;
 pub mod telemetry;
 pub mod tls;
 mod transport;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +30,7 @@ use crate::catalog::backend::{
 use crate::catalog::fixtures::FixtureFiles;
 use crate::catalog::{CacheSettings, LakeCatalog};
 use crate::config::{CatalogKind, Config};
+use crate::ops::shutdown::Shutdown;
 use crate::pgcatalog::PgCatalogs;
 use crate::policy::{PolicyFiles, PolicyStore};
 use crate::scan::stores::{ObjectStores, S3Settings};
@@ -48,13 +51,21 @@ pub struct Gateway {
     /// `None` without a `[tls]` certificate.
     pub tls: Option<Arc<tls::TlsServer>>,
     pub limits: Limits,
+    /// Statements running, and waiting to run (`limits.max_running_statements`).
+    pub statements: statement_queue::StatementQueue,
     pub pid_keys: pgwire::api::RandomPidSecretKeyGenerator,
     pub runtime: Arc<RuntimeEnv>,
+    /// Each session's memory budget within the shared pool (`engine.query_memory_limit_mb`).
+    pub query_memory_limit: Option<usize>,
     pub cancels: Arc<CancelRegistry>,
     pub target_partitions: usize,
     pub audit: Arc<AuditLog>,
     /// Where CREATE SCHEMA places new databases (`catalog.create_location`).
     pub create_location: String,
+    /// Begun by SIGTERM: connections end when idle, the listener stops accepting.
+    pub shutdown: Shutdown,
+    /// How long running statements may finish after shutdown begins.
+    pub shutdown_grace: Duration,
 }
 
 impl Gateway {
@@ -109,12 +120,25 @@ impl Gateway {
             throttle: LoginThrottle::new(config.auth.throttle.clone()),
             tls,
             limits: Limits::from(&config.limits),
+            statements: statement_queue::StatementQueue::new(
+                config.limits.max_running_statements,
+                config.limits.max_queued_statements,
+                Duration::from_millis(config.limits.statement_queue_timeout_ms.max(1)),
+            ),
             pid_keys: Default::default(),
             runtime,
+            query_memory_limit: (config.engine.query_memory_limit_mb > 0).then(|| {
+                config
+                    .engine
+                    .query_memory_limit_mb
+                    .saturating_mul(1024 * 1024)
+            }),
             cancels: Arc::default(),
             target_partitions: config.engine.target_partitions.unwrap_or_else(num_cpus),
             audit,
             create_location: config.catalog.create_location.clone(),
+            shutdown: Shutdown::default(),
+            shutdown_grace: Duration::from_secs(config.server.shutdown_grace_seconds),
         });
         Ok(gateway)
     }
@@ -192,6 +216,8 @@ fn s3_settings(config: &Config) -> S3Settings {
         region: s3.region.clone(),
         allow_http: s3.allow_http,
         virtual_hosted_style: s3.virtual_hosted_style,
+        max_retries: s3.max_retries.unwrap_or(3),
+        timeout: Duration::from_secs(s3.timeout_seconds.unwrap_or(30).max(1)),
     }
 }
 
@@ -253,13 +279,20 @@ impl From<&crate::config::LimitsConfig> for Limits {
     }
 }
 
-/// Builds the gateway and serves until the process is stopped.
+/// Builds the gateway and serves until SIGTERM (or SIGINT) and the drain that follows.
 pub async fn run(config: Config) -> Result<(), String> {
     let gateway = Gateway::build(&config).await?;
+    gateway
+        .shutdown
+        .on_signals()
+        .map_err(|e| format!("cannot install the signal handlers: {e}"))?;
     let listen = config.server.listen;
     let listener = TcpListener::bind(listen).await.map_err(|e| {
         format!("cannot listen on {listen}: {e} (is another server using the port? try --listen)")
     })?;
+    if let Some(http) = config.server.http_listen {
+        start_operations_endpoint(http, &gateway).await?;
+    }
     let tls = match gateway.tls.is_some() {
         true => "TLS available",
         false => "no TLS configured",
@@ -274,21 +307,42 @@ pub async fn run(config: Config) -> Result<(), String> {
     } else {
         tracing::info!("lakegate listening on {listen} ({tls})");
     }
-    serve(listener, gateway)
+    serve(listener, Arc::clone(&gateway))
         .await
-        .map_err(|e| format!("listener failed: {e}"))
+        .map_err(|e| format!("listener failed: {e}"))?;
+    gateway.audit.close().await;
+    tracing::info!("lakegate stopped");
+    Ok(())
+}
+
+async fn start_operations_endpoint(address: SocketAddr, gateway: &Gateway) -> Result<(), String> {
+    let listener = TcpListener::bind(address).await.map_err(|e| {
+        format!("cannot listen on {address} for the operations endpoint (server.http_listen): {e}")
+    })?;
+    let readiness = Arc::new(crate::ops::http::Readiness {
+        shutdown: gateway.shutdown.clone(),
+        audit: Arc::clone(&gateway.audit),
+    });
+    tracing::info!("operations endpoint on http://{address} (/healthz, /readyz, /metrics)");
+    tokio::spawn(crate::ops::http::serve(listener, readiness));
+    Ok(())
 }
 
 /// Sockets accepted beyond `max_connections` are still answered (53300) up to this many more;
 /// past that they are closed at once, so a flood cannot hold unbounded pre-auth state.
 const REFUSAL_HEADROOM: usize = 64;
 
-/// Accepts connections forever; each gets its own handlers and task.
+/// Accepts connections until shutdown begins, then waits (up to the grace period) for the open
+/// connections to end: idle ones end at once, busy ones after their statement.
 pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> std::io::Result<()> {
     let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let pending = Arc::new(admission::PendingLogins::default());
     loop {
-        let (socket, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = gateway.shutdown.begun() => break,
+        };
+        let (socket, peer) = match accepted {
             Ok(accepted) => accepted,
             // Out of file descriptors and the like: keep serving the connections that exist.
             Err(e) => {
@@ -297,21 +351,60 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>) -> std::io::Res
                 continue;
             }
         };
-        let limits = &gateway.limits;
-        let Some(pending) = pending.admit(peer.ip(), limits.max_pending_logins_per_address) else {
-            tracing::warn!(%peer, "connection closed at once: too many unauthenticated connections from this address");
-            continue;
-        };
-        let slot = admission::ConnectionSlot::take(&open);
-        let max = gateway.limits.max_connections;
-        if slot.count > max + REFUSAL_HEADROOM {
-            tracing::warn!(%peer, "connection closed at once: too many connections");
-            continue;
-        }
-        let gateway = Arc::clone(&gateway);
-        tokio::spawn(async move {
-            connection::serve(socket, peer, gateway, slot.count > max, pending).await;
-            drop(slot);
-        });
+        admit(socket, peer, &gateway, &open, &pending);
+    }
+    drop(listener);
+    drain(&open, gateway.shutdown_grace).await;
+    Ok(())
+}
+
+fn admit(
+    socket: tokio::net::TcpStream,
+    peer: SocketAddr,
+    gateway: &Arc<Gateway>,
+    open: &Arc<std::sync::atomic::AtomicUsize>,
+    pending: &Arc<admission::PendingLogins>,
+) {
+    let metrics = crate::ops::metrics::metrics();
+    let limits = &gateway.limits;
+    let Some(pending) = pending.admit(peer.ip(), limits.max_pending_logins_per_address) else {
+        metrics.connection("refused");
+        tracing::warn!(%peer, "connection closed at once: too many unauthenticated connections from this address");
+        return;
+    };
+    let slot = admission::ConnectionSlot::take(open);
+    let max = limits.max_connections;
+    if slot.count > max + REFUSAL_HEADROOM {
+        metrics.connection("refused");
+        tracing::warn!(%peer, "connection closed at once: too many connections");
+        return;
+    }
+    metrics.connection(if slot.count > max {
+        "refused"
+    } else {
+        "accepted"
+    });
+    metrics.connections_open.inc();
+    let gateway = Arc::clone(gateway);
+    tokio::spawn(async move {
+        connection::serve(socket, peer, gateway, slot.count > max, pending).await;
+        drop(slot);
+        metrics.connections_open.dec();
+    });
+}
+
+/// Waits for the open connections to end, at most `grace`.
+async fn drain(open: &std::sync::atomic::AtomicUsize, grace: Duration) {
+    use std::sync::atomic::Ordering;
+    let deadline = tokio::time::Instant::now() + grace;
+    while open.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left = open.load(Ordering::SeqCst);
+    if left > 0 {
+        tracing::warn!(
+            connections = left,
+            "shutdown grace period over: statements still running are dropped"
+        );
     }
 }

@@ -21,6 +21,7 @@ use crate::audit::StatementAudit;
 use crate::catalog::backend::CatalogError;
 use crate::error::LakegateError;
 use crate::scan::report::TableScan;
+use crate::server::statement_queue::Running;
 use crate::statement::CopyFormat;
 use futures::TryStreamExt;
 
@@ -141,7 +142,8 @@ impl Session {
         if tag.is_some() {
             audit.decide().await?;
         }
-        let guard = StatementGuard::new(self.start_statement(), self.statement_timeout_ms());
+        let mut guard = StatementGuard::new(self.start_statement(), self.statement_timeout_ms());
+        guard.running = Some(Arc::new(self.admitted(&guard).await?));
         let report = crate::scan::report::start(self.ctx.state_ref().write().config_mut());
         let frame = tokio::select! {
             frame = self.ctx.execute_logical_plan(planned.plan.clone()) => frame?,
@@ -225,6 +227,15 @@ impl Session {
             .map(|f| f.data_type())
             .collect();
         TextTimestamps::new(&types, |i| copy.is_some() || format.is_text(i), &zone)
+    }
+
+    /// A slot to run in (`limits.max_running_statements`), unless the statement is canceled
+    /// or times out while it waits.
+    pub(super) async fn admitted(&self, guard: &StatementGuard) -> Result<Running, LakegateError> {
+        tokio::select! {
+            running = self.gateway.statements.enter() => running,
+            stopped = guard.stopped() => Err(stopped),
+        }
     }
 
     pub(super) fn statement_timeout_ms(&self) -> u64 {

@@ -9,6 +9,7 @@ mod encode;
 mod execute;
 mod explain;
 mod handler;
+mod memory;
 mod naming;
 mod origin;
 mod params;
@@ -33,6 +34,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use datafusion::catalog::{CatalogProviderList, MemoryCatalogProviderList};
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_pg_catalog::pg_catalog::generate_series_arg_coercion::CoerceIntArgsToBigInt;
@@ -261,6 +263,17 @@ impl Session {
     }
 }
 
+/// The shared runtime, with the session's own memory budget when one is configured.
+fn session_runtime(gateway: &Gateway) -> Arc<RuntimeEnv> {
+    let Some(limit) = gateway.query_memory_limit else {
+        return Arc::clone(&gateway.runtime);
+    };
+    let mut runtime = (*gateway.runtime).clone();
+    let shared = Arc::clone(&runtime.memory_pool);
+    runtime.memory_pool = Arc::new(memory::SessionPool::new(shared, limit));
+    Arc::new(runtime)
+}
+
 /// A DataFusion context over the shared runtime and the principal's view of the lake catalog.
 fn session_context(
     gateway: &Arc<Gateway>,
@@ -288,7 +301,7 @@ fn session_context(
     let catalogs = Arc::new(MemoryCatalogProviderList::new());
     let state = SessionStateBuilder::new()
         .with_config(config)
-        .with_runtime_env(Arc::clone(&gateway.runtime))
+        .with_runtime_env(session_runtime(gateway))
         .with_catalog_list(Arc::clone(&catalogs) as Arc<dyn CatalogProviderList>)
         .with_default_features()
         .with_analyzer_rules(unknown_literals::analyzer_rules())

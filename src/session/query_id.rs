@@ -16,7 +16,10 @@ pub fn current_or_new() -> String {
 
 /// Runs `work` as the statement `id`.
 pub async fn scope<F: std::future::Future>(id: String, work: F) -> F::Output {
-    CURRENT.scope(id, work).await
+    use tracing::Instrument;
+    // Log lines written while the statement runs carry its id (a span field in JSON logs).
+    let span = tracing::info_span!("statement", query_id = %id);
+    CURRENT.scope(id, work).instrument(span).await
 }
 
 /// Runs `work` as the statement `id` (synchronous code, such as classifying an error).

@@ -180,6 +180,11 @@ impl Settings {
         parse_duration_ms(&self.values["statement_timeout"]).unwrap_or(0)
     }
 
+    /// `idle_in_transaction_session_timeout` in milliseconds (0 = none).
+    pub fn idle_in_transaction_timeout_ms(&self) -> u64 {
+        parse_duration_ms(&self.values["idle_in_transaction_session_timeout"]).unwrap_or(0)
+    }
+
     /// The schemas of `search_path` that name real schemas (`$user` is skipped).
     pub fn search_path(&self) -> Vec<String> {
         self.values["search_path"]

@@ -19,18 +19,26 @@ use super::encode::to_wire;
 use super::timestamps::TextTimestamps;
 use crate::audit::{PendingDecision, StatementAudit};
 use crate::error::LakegateError;
+use crate::server::statement_queue::Running;
 
 /// What stops a statement early.
 #[derive(Debug, Clone)]
 pub struct StatementGuard {
     pub cancel: CancellationToken,
     pub deadline: Option<Instant>,
+    /// The statement's slot among those running; held as long as its result streams (and
+    /// shared by the guard's clones).
+    pub running: Option<Arc<Running>>,
 }
 
 impl StatementGuard {
     pub fn new(cancel: CancellationToken, timeout_ms: u64) -> Self {
         let deadline = (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms));
-        Self { cancel, deadline }
+        Self {
+            cancel,
+            deadline,
+            running: None,
+        }
     }
 
     /// Resolves when the statement must stop, with the error to report.

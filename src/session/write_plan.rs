@@ -72,6 +72,7 @@ impl Session {
         work: impl std::future::Future<Output = Result<T, LakegateError>>,
     ) -> Result<T, LakegateError> {
         let guard = StatementGuard::new(self.start_statement(), self.statement_timeout_ms());
+        let _running = self.admitted(&guard).await?;
         tokio::select! {
             done = work => done,
             stopped = guard.stopped() => Err(stopped),

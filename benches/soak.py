@@ -1,0 +1,162 @@
+"""Soak (issue 11): 64 connections run a mixed workload against one gateway for a bounded time
+(default 10 minutes); reports statements by outcome, unexpected errors, and the server's memory
+over time. Memory must not grow without bound: after the first third of the run (warm-up:
+caches, pools, allocator arenas), RSS may grow by at most 10 % + 32 MiB.
+
+The workload, per connection in turn: SELECT 1; a point lookup; a one-day aggregate (partition
+pruning); a prepared statement executed with new parameters; a column the policy hides
+(42703, as a typo would be: D2); a missing table (42P01 expected); a statement stopped by statement_timeout
+(57014 expected); COPY … TO STDOUT; and, every 50th turn, a reconnect.
+
+Usage: python3 benches/soak.py LAKEGATE_BIN [--seconds N] [--connections N]
+"""
+
+import random
+import statistics
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from policies import DATA, ROOT, log, start_gateway_process  # noqa: E402
+
+EXPECTED = {"42703", "42P01", "57014"}
+
+
+def rss_mib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def connect(port):
+    return psycopg.connect(host="127.0.0.1", port=port, dbname="lake", user="analyst",
+                           password="analyst", autocommit=True)
+
+
+def one_turn(conn, rng):
+    day = f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+    statements = [
+        ("SELECT 1", None),
+        ("SELECT name, segment FROM sales.customers WHERE customer_id = %s", (rng.randint(1, 5000),)),
+        ("SELECT region, count(*), sum(amount) FROM sales.orders WHERE order_date = %s GROUP BY 1",
+         (day,)),
+        ("SELECT card_number FROM sales.orders LIMIT 1", None),
+        ("SELECT * FROM sales.no_such_table", None),
+    ]
+    outcomes = []
+    for sql, params in statements:
+        outcomes.append(run(conn, sql, params))
+    outcomes.append(timed_out(conn))
+    with conn.cursor().copy("COPY (SELECT order_id, amount FROM sales.orders LIMIT 200) TO STDOUT") as copy:
+        sum(len(chunk) for chunk in copy)
+    outcomes.append("ok")
+    return outcomes
+
+
+def run(conn, sql, params):
+    try:
+        conn.execute(sql, params, prepare=params is not None).fetchall()
+        return "ok"
+    except psycopg.Error as e:
+        return e.sqlstate or "no sqlstate"
+
+
+def timed_out(conn):
+    conn.execute("SET statement_timeout = '1ms'")
+    try:
+        return run(conn, "SELECT count(*) FROM sales.orders a JOIN sales.orders b ON a.amount < b.amount", None)
+    finally:
+        conn.execute("SET statement_timeout = 0")
+
+
+def worker(port, deadline, seed, counts, errors, lock):
+    rng = random.Random(seed)
+    conn, turns = connect(port), 0
+    while time.monotonic() < deadline:
+        try:
+            outcomes = one_turn(conn, rng)
+        except Exception as e:  # a broken connection is an unexpected error too
+            outcomes = [f"exception: {type(e).__name__}: {e}"]
+            conn = connect(port)
+        turns += 1
+        if turns % 50 == 0:
+            conn.close()
+            conn = connect(port)
+        with lock:
+            counts.update(outcomes)
+            errors.extend(o for o in outcomes if o != "ok" and o not in EXPECTED)
+    conn.close()
+
+
+def main():
+    args = sys.argv[1:]
+    if not args or args[0].startswith("-"):
+        sys.exit(__doc__)
+    binary = args[0]
+    seconds = int(args[args.index("--seconds") + 1]) if "--seconds" in args else 600
+    clients = int(args[args.index("--connections") + 1]) if "--connections" in args else 64
+    lake = DATA / "scale-0.1"
+    if not (lake / "lakegate-demo.json").exists():
+        import subprocess
+        subprocess.run([binary, "demo", "generate", "--scale", "0.1", "--lake-root", str(lake)], check=True)
+    work = DATA / "soak"
+    work.mkdir(parents=True, exist_ok=True)
+    config = work / "soak.toml"
+    config.write_text(f'[audit]\ndir = "{work / "audit"}"\nlake = false\n')
+    proc, port = start_gateway_process(binary, lake, config, "soak", work)
+    counts, errors, lock = Counter(), [], threading.Lock()
+    deadline = time.monotonic() + seconds
+    threads = [threading.Thread(target=worker, args=(port, deadline, i, counts, errors, lock))
+               for i in range(clients)]
+    log(f"soak: {clients} connections, {seconds} s")
+    for t in threads:
+        t.start()
+    samples, started = [], time.monotonic()
+    while any(t.is_alive() for t in threads):
+        time.sleep(min(10, max(1, seconds / 60)))
+        elapsed = time.monotonic() - started
+        samples.append((elapsed, rss_mib(proc.pid)))
+        with lock:
+            total = sum(counts.values())
+        log(f"  {elapsed:5.0f} s  {total} statements  RSS {samples[-1][1]:.0f} MiB  "
+            f"unexpected errors {len(errors)}")
+    alive = proc.poll() is None
+    proc.terminate()
+    proc.wait()
+    report(samples, counts, errors, alive, clients, seconds)
+
+
+def report(samples, counts, errors, alive, clients, seconds):
+    warm = [rss for t, rss in samples if t >= seconds / 3] or [samples[-1][1]]
+    baseline, end, peak = warm[0], statistics.median(warm[-3:]), max(rss for _, rss in samples)
+    flat = end <= baseline * 1.10 + 32
+    stamp = datetime.now(timezone.utc)
+    lines = [f"# Soak {stamp:%Y-%m-%d %H:%M} UTC", "",
+             f"{clients} connections, {seconds} s, release build, demo lake scale 0.1, audit on.", "",
+             "| outcome | statements |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in counts.most_common()]
+    lines += ["", "| seconds | RSS MiB |", "|---|---|"]
+    step = max(1, len(samples) // 12)
+    lines += [f"| {t:.0f} | {rss:.0f} |" for t, rss in samples[::step]]
+    lines += ["", f"RSS after warm-up {baseline:.0f} MiB, at the end {end:.0f} MiB, peak {peak:.0f} MiB: "
+              + ("flat." if flat else "GROWING."),
+              f"Unexpected errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else "") + ".",
+              f"Server alive at the end: {'yes' if alive else 'NO'}."]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    out = ROOT / "benches/results" / f"soak-{stamp:%Y%m%dT%H%M%SZ}.md"
+    out.write_text(text)
+    log(f"written to {out.relative_to(ROOT)}")
+    if errors or not flat or not alive:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+//! The in-process comparator of the TPC-H benchmark (`benches/tpch.py`): DataFusion with its
+//! default SessionConfig over the same Parquet directories, as listing tables (the Hive
+//! partition keys of lineitem and orders declared as strings).
+//!
+//! Usage: `cargo bench --bench tpch -- PARQUET_DIR`, then one query per line on stdin; answers
+//! `<wall ms> <rows>` per query on stdout (planning and execution, results collected).
+
+use std::io::{BufRead, Write};
+use std::time::Instant;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::error::Result;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+
+const TABLES: [(&str, Option<&str>); 8] = [
+    ("nation", None),
+    ("region", None),
+    ("part", None),
+    ("supplier", None),
+    ("partsupp", None),
+    ("customer", None),
+    ("orders", Some("o_orderstatus")),
+    ("lineitem", Some("l_shipmode")),
+];
+
+async fn run(ctx: &SessionContext, sql: &str) -> Result<(f64, usize)> {
+    let start = Instant::now();
+    let batches = ctx.sql(sql).await?.collect().await?;
+    let rows = batches.iter().map(|b| b.num_rows()).sum();
+    Ok((start.elapsed().as_secs_f64() * 1000.0, rows))
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
+    let Some(root) = args.get(1) else {
+        eprintln!("usage: tpch PARQUET_DIR  (queries on stdin, one per line)");
+        std::process::exit(2);
+    };
+    let ctx = SessionContext::new();
+    for (table, key) in TABLES {
+        let keys = key.map(|k| vec![(k.to_owned(), DataType::Utf8)]);
+        let options = ParquetReadOptions::default().table_partition_cols(keys.unwrap_or_default());
+        ctx.register_parquet(table, format!("{root}/{table}/"), options)
+            .await?;
+    }
+    let mut out = std::io::stdout().lock();
+    for line in std::io::stdin().lock().lines() {
+        let (ms, rows) = run(&ctx, &line?).await?;
+        writeln!(out, "{ms:.3} {rows}")?;
+        out.flush()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,376 @@
+//! Operations (issue 11), against the real binary: the HTTP endpoint is scraped (health,
+//! readiness, Prometheus metrics that move with the statements run), and SIGTERM stops the
+//! gateway gracefully (idle sessions get 57P01, a running statement finishes, new connections
+//! are refused, the audit segment is closed, the process exits 0).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{audit_segments, fresh_audit_dir, sqlstate, test_lake};
+use tokio_postgres::NoTls;
+
+struct Served {
+    child: Child,
+    pg: SocketAddr,
+    http: SocketAddr,
+    audit_dir: PathBuf,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// `lakegate serve` over the test lake with the operations endpoint on.
+fn serve() -> Served {
+    serve_with(Command::new(env!("CARGO_BIN_EXE_lakegate")))
+}
+
+/// `serve()` with more arguments or environment given in `command`.
+fn serve_with(mut command: Command) -> Served {
+    let (pg, http, audit_dir) = (free_port(), free_port(), fresh_audit_dir());
+    let child = command
+        .args(["serve", "--listen", &pg.to_string()])
+        .args(["--http-listen", &http.to_string()])
+        .arg("--lake-root")
+        .arg(test_lake())
+        .env("LAKEGATE_AUDIT_DIR", &audit_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while TcpStream::connect(pg).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "lakegate did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Served {
+        child,
+        pg,
+        http,
+        audit_dir,
+    }
+}
+
+/// (status code, body) of `GET path`.
+fn get(address: SocketAddr, path: &str) -> (u16, String) {
+    let mut socket = TcpStream::connect(address).unwrap();
+    write!(socket, "GET {path} HTTP/1.1\r\nHost: lakegate\r\n\r\n").unwrap();
+    let mut response = String::new();
+    socket.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response.split_once("\r\n\r\n").unwrap().1.to_owned();
+    (status, body)
+}
+
+/// The value of the first sample line starting with `prefix`, 0 when there is none.
+fn sample(metrics: &str, prefix: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|line| line.starts_with(prefix))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn client(served: &Served, user: &str) -> tokio_postgres::Client {
+    let conn = format!(
+        "host=127.0.0.1 port={} dbname=lake user={user} password={user}",
+        served.pg.port()
+    );
+    let (client, connection) = tokio_postgres::connect(&conn, NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+#[tokio::test]
+async fn the_operations_endpoint_reports_health_readiness_and_metrics() {
+    let served = serve();
+    assert_eq!(get(served.http, "/healthz"), (200, "ok\n".to_owned()));
+    assert_eq!(get(served.http, "/readyz"), (200, "ready\n".to_owned()));
+    assert_eq!(get(served.http, "/nope").0, 404);
+    let before = get(served.http, "/metrics").1;
+    let ok = r#"lakegate_statements_total{outcome="ok",sqlstate=""}"#;
+    let missing = r#"lakegate_statements_total{outcome="error",sqlstate="42P01"}"#;
+
+    let analyst = client(&served, "analyst").await;
+    for _ in 0..3 {
+        analyst
+            .simple_query("SELECT count(*) FROM sales.orders WHERE order_date = '2024-03-15'")
+            .await
+            .unwrap();
+    }
+    let error = analyst.simple_query("SELECT * FROM sales.nope").await;
+    assert_eq!(sqlstate(&error.unwrap_err()), "42P01");
+
+    let (status, after) = get(served.http, "/metrics");
+    assert_eq!(status, 200);
+    assert!(sample(&after, ok) - sample(&before, ok) >= 3.0, "{after}");
+    assert_eq!(
+        sample(&after, missing) - sample(&before, missing),
+        1.0,
+        "{after}"
+    );
+    assert!(
+        sample(&after, "lakegate_connections_open ") >= 1.0,
+        "{after}"
+    );
+    assert!(
+        sample(&after, "lakegate_scanned_bytes_total") > 0.0,
+        "{after}"
+    );
+    assert!(
+        sample(&after, "lakegate_partitions_matched_total") >= 3.0,
+        "{after}"
+    );
+    assert!(
+        sample(&after, "lakegate_statement_duration_seconds_count") >= 4.0,
+        "{after}"
+    );
+    assert!(
+        sample(&after, "lakegate_audit_durable_seconds_count") >= 3.0,
+        "{after}"
+    );
+    let lookups = r#"lakegate_cache_lookups_total{cache="partitions"}"#;
+    let misses = r#"lakegate_cache_misses_total{cache="partitions"}"#;
+    assert!(
+        sample(&after, lookups) > sample(&after, misses),
+        "the same day's partitions come from the cache: {after}"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_lets_the_running_statement_finish_and_ends_idle_sessions() {
+    let mut served = serve();
+    let idle = client(&served, "analyst").await;
+    let busy = client(&served, "admin").await;
+    // A nested-loop join over the test lake's orders: seconds in a debug build.
+    let long = "SELECT count(*) FROM sales.orders a JOIN sales.orders b ON a.amount < b.amount";
+    let started = Instant::now();
+    let running = tokio::spawn(async move { busy.simple_query(long).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pid = served.child.id() as i32;
+    // SAFETY: sends a signal to the child process this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    assert_eq!(
+        get(served.http, "/readyz").0,
+        503,
+        "not ready while draining"
+    );
+    let refused = tokio_postgres::connect(
+        &format!(
+            "host=127.0.0.1 port={} dbname=lake user=analyst password=analyst",
+            served.pg.port()
+        ),
+        NoTls,
+    )
+    .await;
+    assert!(refused.is_err(), "no new connections once shutdown began");
+    let ended = idle.simple_query("SELECT 1").await;
+    assert!(ended.is_err(), "the idle session was ended");
+
+    let answer = running
+        .await
+        .unwrap()
+        .expect("the running statement finished");
+    assert!(
+        started.elapsed() > Duration::from_millis(700),
+        "the statement was still running when SIGTERM arrived ({:?}); make it longer",
+        started.elapsed()
+    );
+    assert_eq!(common::rows(&answer).len(), 1);
+    let status = wait_exit(&mut served.child, Duration::from_secs(20));
+    assert!(status.success(), "exit status {status:?}");
+    assert_last_record_closes(&served.audit_dir);
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "lakegate did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn assert_last_record_closes(dir: &Path) {
+    let last = audit_segments(dir).pop().expect("an audit segment");
+    let text = std::fs::read_to_string(last).unwrap();
+    let record: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(record["event"], "segment.close", "{record}");
+    assert_eq!(record["details"]["reason"], "shutdown", "{record}");
+}
+
+#[tokio::test]
+async fn an_idle_transaction_past_its_timeout_ends_the_session_with_25p03() {
+    let client = common::connect("analyst").await;
+    client
+        .batch_execute("SET idle_in_transaction_session_timeout = '300ms'")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let outside = client.simple_query("SELECT 1").await;
+    assert!(
+        outside.is_ok(),
+        "outside a transaction the timeout does not apply"
+    );
+    client.batch_execute("BEGIN").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        client.simple_query("SELECT 1").await.is_err(),
+        "the session was ended"
+    );
+    assert!(client.is_closed());
+}
+
+/// An S3 endpoint that accepts connections and never answers: the statement fails within the
+/// configured bound (request timeout × attempts), says which table, not where the store is,
+/// and the gateway keeps serving.
+#[tokio::test]
+async fn an_unanswering_object_store_fails_the_statement_in_bounded_time() {
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = silent.local_addr().unwrap();
+    let dir = fresh_audit_dir().with_extension("store-fault");
+    std::fs::create_dir_all(dir.join("tables")).unwrap();
+    std::fs::write(
+        dir.join("databases.json"),
+        r#"{"DatabaseList": [{"Name": "faulty"}]}"#,
+    )
+    .unwrap();
+    let table = r#"{"TableList": [{"Name": "events", "DatabaseName": "faulty",
+        "Parameters": {"classification": "parquet"},
+        "StorageDescriptor": {"Columns": [{"Name": "id", "Type": "bigint"}],
+                              "Location": "s3://lakegate-fault/events/"}}]}"#;
+    std::fs::write(dir.join("tables/faulty.json"), table).unwrap();
+    let config = dir.join("lakegate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[storage.s3]\nendpoint = \"http://{endpoint}\"\nallow_http = true\nregion = \"us-east-1\"\n\
+             timeout_seconds = 2\nmax_retries = 1\n"
+        ),
+    )
+    .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lakegate"));
+    command
+        .env("LAKEGATE_CONFIG", &config)
+        .env("LAKEGATE_CATALOG_FIXTURES", &dir)
+        .env("AWS_ACCESS_KEY_ID", "lakegate")
+        .env("AWS_SECRET_ACCESS_KEY", "lakegate");
+    let served = serve_with(command);
+    let admin = client(&served, "admin").await;
+    let started = Instant::now();
+    let error = admin
+        .simple_query("SELECT count(*) FROM faulty.events")
+        .await
+        .unwrap_err();
+    let elapsed = started.elapsed();
+    let message = error
+        .as_db_error()
+        .map(|e| e.message().to_owned())
+        .unwrap_or_default();
+    // Waited for (the request timeout), not refused at once, and not for object_store's
+    // default of minutes.
+    assert!(
+        elapsed > Duration::from_secs(1) && elapsed < Duration::from_secs(20),
+        "took {elapsed:?}"
+    );
+    assert!(message.contains("faulty.events"), "{message}");
+    assert!(!message.contains(&endpoint.port().to_string()), "{message}");
+    assert!(!message.contains("127.0.0.1"), "{message}");
+    eprintln!(
+        "store fault after {elapsed:?}: {} {message}",
+        sqlstate(&error)
+    );
+    let other = client(&served, "analyst").await;
+    assert_eq!(
+        common::rows(&other.simple_query("SELECT 1").await.unwrap()).len(),
+        1
+    );
+    drop(silent);
+}
+
+/// Under a 1 MiB budget per statement, a sort of every test order spills (EXPLAIN ANALYZE
+/// shows it) or fails with 53200; either way the gateway answers the next statement.
+#[tokio::test]
+async fn a_statement_past_its_memory_budget_spills_or_fails_with_53200() {
+    let gateway = common::start_gateway(|config| config.engine.query_memory_limit_mb = 1);
+    let admin = common::connect_to(&gateway, "admin").await;
+    let sort = "SELECT order_id, card_number, customer_id FROM sales.orders ORDER BY card_number, order_id";
+    match admin.simple_query(&format!("EXPLAIN ANALYZE {sort}")).await {
+        Ok(plan) => {
+            let text = format!("{:?}", common::rows(&plan));
+            let spilled = text
+                .split("spill_count=")
+                .skip(1)
+                .any(|rest| !rest.starts_with('0'));
+            assert!(spilled, "the sort spilled: {text}");
+        }
+        Err(e) => assert_eq!(sqlstate(&e), "53200", "{e}"),
+    }
+    let unbounded = common::connect("admin").await;
+    let all = unbounded.simple_query(sort).await.unwrap();
+    assert!(
+        common::rows(&all).len() > 1000,
+        "no bound of its own: the sort runs in memory"
+    );
+    assert_eq!(
+        common::rows(&admin.simple_query("SELECT 1").await.unwrap()).len(),
+        1
+    );
+}
+
+/// With one slot and no queue, a second statement is refused with 53300 at once while the
+/// first runs, and runs once the slot is free.
+#[tokio::test]
+async fn past_the_running_and_queued_bounds_statements_get_53300() {
+    let gateway = common::start_gateway(|config| {
+        config.limits.max_running_statements = 1;
+        config.limits.max_queued_statements = 0;
+    });
+    let busy = common::connect_to(&gateway, "admin").await;
+    let long = "SELECT count(*) FROM sales.orders a JOIN sales.orders b ON a.amount < b.amount";
+    let running = tokio::spawn(async move { busy.simple_query(long).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let other = common::connect_to(&gateway, "analyst").await;
+    let started = Instant::now();
+    let refused = other.simple_query("SELECT 1").await.unwrap_err();
+    assert_eq!(sqlstate(&refused), "53300", "{refused}");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "refused at once"
+    );
+    assert!(
+        !running.is_finished(),
+        "the first statement was still running"
+    );
+    running.await.unwrap().unwrap();
+    assert_eq!(
+        common::rows(&other.simple_query("SELECT 1").await.unwrap()).len(),
+        1
+    );
+}
