@@ -15,7 +15,12 @@ VENV="$CACHE/venv"
 WORK="$(mktemp -d)"
 # A free port unless one is given: a gateway someone runs on the demo port must not collide.
 PORT="${LAKEGATE_TEST_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
-cleanup() { [ -n "${SERVER:-}" ] && kill "$SERVER" 2>/dev/null || true; rm -rf "$WORK"; }
+# SIGTERM drains: the gateway closes and ships its audit segment into the lake before it exits,
+# so the work dir is removed only once it has.
+cleanup() {
+    [ -n "${SERVER:-}" ] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null
+    rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 "$BIN" demo generate --scale 0.01 --lake-root "$WORK/lake"

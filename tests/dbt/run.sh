@@ -32,7 +32,8 @@ STATE="$WORK/state.json"
 PORT="${LAKEGATE_TEST_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
 cleanup() {
     [ -n "${CTAS:-}" ] && kill "$CTAS" 2>/dev/null || true
-    [ -n "${SERVER:-}" ] && kill "$SERVER" 2>/dev/null || true
+    # SIGTERM drains (the audit segment is closed and shipped into the lake): wait for it.
+    [ -n "${SERVER:-}" ] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null
     rm -rf "$WORK"
 }
 trap cleanup EXIT
