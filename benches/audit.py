@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from policies import DATA, ROOT, free_port, log, start_gateway_process  # noqa: E402
+from policies import DATA, log, start_gateway_process, write_report  # noqa: E402
 
 WORKLOADS = {
     "SELECT 1": "SELECT 1;\n",
@@ -113,10 +113,7 @@ def report(results, runs, seconds, records):
                      f"{arms['on, no wait'] / off:.3f} |")
     lines += ["", f"Records written by the audited gateway during the run: {records}."]
     text = "\n".join(lines) + "\n"
-    print(text)
-    out = ROOT / "benches/results" / f"audit-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.md"
-    out.write_text(text)
-    log(f"written to {out.relative_to(ROOT)}")
+    write_report("audit", text)
 
 
 if __name__ == "__main__":

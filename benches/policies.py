@@ -56,6 +56,14 @@ def log(message):
     print(message, flush=True)
 
 
+def write_report(suite, text):
+    """Prints a suite's report and keeps it as benches/results/SUITE-<UTC time>.md."""
+    print(text)
+    out = ROOT / "benches" / "results" / f"{suite}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.md"
+    out.write_text(text)
+    log(f"written to {out.relative_to(ROOT)}")
+
+
 def filler_rules(count):
     """Rules for other subjects, as a large organisation's policy would have them."""
     rows = []
@@ -212,10 +220,7 @@ def report(planning, aggregate, scale, runs, plan_runs):
               "| arm | median ms | ratio to admin |", "|---|---|---|"]
     lines += [f"| {arm} | {ms:.1f} | {ms / base_agg:.3f} |" for arm, ms in aggregate.items()]
     text = "\n".join(lines) + "\n"
-    print(text)
-    out = ROOT / "benches/results" / f"policies-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.md"
-    out.write_text(text)
-    log(f"written to {out.relative_to(ROOT)}")
+    write_report("policies", text)
 
 
 if __name__ == "__main__":

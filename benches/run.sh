@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # All benchmarks, each against a comparator in the same run (see each script's header):
+#   stream      rows/s and server CPU per row, text/binary SELECT and COPY, for lineitem and a
+#               40-column table, vs PostgreSQL with the same C client (libpq)
 #   streaming   result streaming to psql vs PostgreSQL; GROUP BY vs in-process DataFusion
 #   partitions  catalog-driven pruning at 1 … 100,000 partitions (fixtures, Glue API on moto,
 #               partition projection) vs DataFusion's listing table
@@ -19,14 +21,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/lakegate-target}"
 
-SUITES="tpch service streaming partitions policies connect audit federation"
+SUITES="tpch stream service streaming partitions policies connect audit federation"
 PASS=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --suite) SUITES="$2"; shift ;;
         --quick) PASS+=(--quick) ;;
         --runs) PASS+=(--runs "$2"); shift ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "unknown option $1 (see benches/run.sh --help)"; exit 2 ;;
     esac
     shift
@@ -43,6 +45,7 @@ python3 -c "import boto3, psycopg, pyarrow, pymysql, duckdb_extension_tpch, delt
 for suite in $SUITES; do
     echo "== $suite"
     case "$suite" in
+        stream) python3 benches/stream.py "$CARGO_TARGET_DIR/release/lakegate" "${PASS[@]}" ;;
         streaming) bash benches/streaming.sh "${PASS[@]}" ;;
         partitions) python3 benches/partitions.py "$CARGO_TARGET_DIR/release/lakegate" \
             "$(bench_bin partitions)" "${PASS[@]}" ;;

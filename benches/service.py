@@ -27,7 +27,7 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from policies import DATA, ROOT, free_port, log, start_gateway_process  # noqa: E402
+from policies import DATA, free_port, log, start_gateway_process, write_report  # noqa: E402
 
 PG = dict(host="127.0.0.1", port=5432, user="postgres", dbname="lakegate_bench")
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -332,10 +332,7 @@ def main():
         log(f"[startup] {max(runs, 3)} starts each")
         lines += startup_table(startup(binary, work, max(runs, 3)), max(runs, 3)) + [""]
     text = "\n".join(lines)
-    print(text)
-    out = ROOT / "benches/results" / f"service-{stamp:%Y%m%dT%H%M%SZ}.md"
-    out.write_text(text)
-    log(f"written to {out.relative_to(ROOT)}")
+    write_report("service", text)
 
 
 if __name__ == "__main__":

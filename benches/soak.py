@@ -8,11 +8,19 @@ pruning); a prepared statement executed with new parameters; a column the policy
 (42703, as a typo would be: D2); a missing table (42P01 expected); a statement stopped by statement_timeout
 (57014 expected); COPY … TO STDOUT; and, every 50th turn, a reconnect.
 
+Beside them, one thread keeps opening misbehaving connections (security.md's protocol cases):
+connect and close, garbage frames, an oversized startup packet, bytes pipelined after
+SSLRequest, a login abandoned half-way through SCRAM, a startup packet trickled until the
+server drops it. Their count is reported; the memory bound covers them too (no leak per bad
+client), and the server must still be alive at the end.
+
 Usage: python3 benches/soak.py LAKEGATE_BIN [--seconds N] [--connections N]
 """
 
 import random
+import socket
 import statistics
+import struct
 import sys
 import threading
 import time
@@ -23,7 +31,7 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from policies import DATA, ROOT, log, start_gateway_process  # noqa: E402
+from policies import DATA, log, start_gateway_process, write_report  # noqa: E402
 
 EXPECTED = {"42703", "42P01", "57014"}
 
@@ -95,6 +103,43 @@ def worker(port, deadline, seed, counts, errors, lock):
     conn.close()
 
 
+def startup_packet(user):
+    body = struct.pack("!i", 196608) + f"user\0{user}\0database\0lake\0\0".encode()
+    return struct.pack("!i", len(body) + 4) + body
+
+
+HOSTILE = {
+    "connect and close": [],
+    "garbage frame": [bytes([0, 0, 0, 8, 0xDE, 0xAD, 0xBE, 0xEF, 1, 2, 3])],
+    "oversized startup packet": [struct.pack("!i", 1 << 30) + b"\0" * 64],
+    "bytes after SSLRequest": [struct.pack("!ii", 8, 80877103) + startup_packet("analyst")],
+    "login abandoned mid-SCRAM": [startup_packet("analyst")],
+    "invalid UTF-8 in startup": [struct.pack("!ii", 25, 196608) + b"user\0\xff\xfe\0database\0\0"],
+}
+
+
+def hostile(port, deadline, counts, lock):
+    """Misbehaving clients, one after another, until the deadline; the server must answer or
+    close each one. Every 20th is a trickle: one byte every 350 ms, past the startup timeout."""
+    kinds, n = list(HOSTILE) + ["trickled startup"], 0
+    while time.monotonic() < deadline:
+        kind = kinds[n % len(kinds)] if n % 20 else "trickled startup"
+        n += 1
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+                if kind == "trickled startup":
+                    for byte in startup_packet("analyst"):
+                        sock.sendall(bytes([byte]))
+                        time.sleep(0.35)
+                for chunk in HOSTILE.get(kind, []):
+                    sock.sendall(chunk)
+                sock.recv(4096)
+        except OSError:
+            pass  # the server closing on us is a fine answer
+        with lock:
+            counts[f"hostile: {kind}"] += 1
+
+
 def main():
     args = sys.argv[1:]
     if not args or args[0].startswith("-"):
@@ -115,6 +160,7 @@ def main():
     deadline = time.monotonic() + seconds
     threads = [threading.Thread(target=worker, args=(port, deadline, i, counts, errors, lock))
                for i in range(clients)]
+    threads.append(threading.Thread(target=hostile, args=(port, deadline, counts, lock)))
     log(f"soak: {clients} connections, {seconds} s")
     for t in threads:
         t.start()
@@ -124,7 +170,7 @@ def main():
         elapsed = time.monotonic() - started
         samples.append((elapsed, rss_mib(proc.pid)))
         with lock:
-            total = sum(counts.values())
+            total = sum(v for k, v in counts.items() if not k.startswith("hostile"))
         log(f"  {elapsed:5.0f} s  {total} statements  RSS {samples[-1][1]:.0f} MiB  "
             f"unexpected errors {len(errors)}")
     alive = proc.poll() is None
@@ -139,7 +185,8 @@ def report(samples, counts, errors, alive, clients, seconds):
     flat = end <= baseline * 1.10 + 32
     stamp = datetime.now(timezone.utc)
     lines = [f"# Soak {stamp:%Y-%m-%d %H:%M} UTC", "",
-             f"{clients} connections, {seconds} s, release build, demo lake scale 0.1, audit on.", "",
+             f"{clients} connections and one thread of misbehaving clients, {seconds} s, release "
+             "build, demo lake scale 0.1, audit on.", "",
              "| outcome | statements |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in counts.most_common()]
     lines += ["", "| seconds | RSS MiB |", "|---|---|"]
@@ -150,10 +197,7 @@ def report(samples, counts, errors, alive, clients, seconds):
               f"Unexpected errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else "") + ".",
               f"Server alive at the end: {'yes' if alive else 'NO'}."]
     text = "\n".join(lines) + "\n"
-    print(text)
-    out = ROOT / "benches/results" / f"soak-{stamp:%Y%m%dT%H%M%SZ}.md"
-    out.write_text(text)
-    log(f"written to {out.relative_to(ROOT)}")
+    write_report("soak", text)
     if errors or not flat or not alive:
         sys.exit(1)
 

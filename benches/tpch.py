@@ -35,7 +35,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from policies import DATA, log, start_gateway_process  # noqa: E402
+from policies import DATA, log, start_gateway_process, write_report  # noqa: E402
 
 TABLES = ["nation", "region", "part", "supplier", "partsupp", "customer", "orders", "lineitem"]
 PARTITIONED = {"lineitem": "l_shipmode", "orders": "o_orderstatus"}
@@ -271,10 +271,7 @@ def report(times, wrong, scale, runs):
               "Answers checked against DuckDB on the same files: "
               + ("all match." if not wrong else "MISMATCH: " + ", ".join(wrong))]
     text = "\n".join(lines) + "\n"
-    print(text)
-    out = Path(__file__).parent / "results" / f"tpch-{stamp:%Y%m%dT%H%M%SZ}.md"
-    out.write_text(text)
-    log(f"written to {out}")
+    write_report("tpch", text)
 
 
 def main():

@@ -41,6 +41,7 @@ pub enum SqlState {
     UndefinedFile,
     SystemError,
     InternalError,
+    DataCorrupted,
     InvalidAuthorizationSpecification,
     InvalidCursorName,
     DuplicateCursor,
@@ -89,6 +90,7 @@ impl SqlState {
             "58P01" => SqlState::UndefinedFile,
             "58000" => SqlState::SystemError,
             "XX000" => SqlState::InternalError,
+            "XX001" => SqlState::DataCorrupted,
             "28000" => SqlState::InvalidAuthorizationSpecification,
             "34000" => SqlState::InvalidCursorName,
             "42P03" => SqlState::DuplicateCursor,
@@ -136,6 +138,7 @@ impl SqlState {
             SqlState::UndefinedFile => "58P01",
             SqlState::SystemError => "58000",
             SqlState::InternalError => "XX000",
+            SqlState::DataCorrupted => "XX001",
             SqlState::InvalidAuthorizationSpecification => "28000",
             SqlState::InvalidCursorName => "34000",
             SqlState::DuplicateCursor => "42P03",
@@ -387,6 +390,7 @@ fn classify_catalog_error(e: &crate::catalog::backend::CatalogError) -> ClientEr
         C::BadTable { .. } => SqlState::FeatureNotSupported,
         C::Unreadable { .. } => SqlState::IoError,
         C::Missing { .. } => SqlState::UndefinedFile,
+        C::Corrupt { .. } => SqlState::DataCorrupted,
         C::AlreadyExists { .. } => {
             return ClientError::new(SqlState::DuplicateTable, e.to_string())
         }

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{
-    audit_segments, connect_to, fresh_audit_dir, rows, sqlstate, start_gateway, TestGateway,
+    audit_segments, connect_to, fresh_audit_dir, rows, segment_text, sqlstate, start_gateway,
+    TestGateway,
 };
 use serde_json::Value;
 
@@ -18,8 +19,7 @@ fn records(dir: &Path) -> Vec<Value> {
     audit_segments(dir)
         .iter()
         .flat_map(|file| {
-            std::fs::read_to_string(file)
-                .unwrap()
+            segment_text(file)
                 .lines()
                 .map(|l| serde_json::from_str::<Value>(l).unwrap())
                 .collect::<Vec<_>>()
@@ -249,8 +249,7 @@ async fn tampering_is_detected_by_audit_verify() {
     assert!(status && out.starts_with("ok:"), "{out}");
 
     let middle = &files[1];
-    let lines: Vec<String> = std::fs::read_to_string(middle)
-        .unwrap()
+    let lines: Vec<String> = segment_text(middle)
         .lines()
         .map(|l| format!("{l}\n"))
         .collect();

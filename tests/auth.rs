@@ -286,6 +286,39 @@ async fn a_client_that_says_nothing_is_dropped_at_the_startup_timeout() {
 }
 
 #[tokio::test]
+async fn a_client_that_trickles_its_startup_packet_is_dropped_at_the_startup_timeout() {
+    use tokio::io::AsyncWriteExt;
+    // One byte every 200 ms: each byte is news, but the timeout bounds the whole login.
+    let started = Instant::now();
+    let (mut reader, mut writer) = TcpStream::connect(fixture().addr)
+        .await
+        .unwrap()
+        .into_split();
+    let packet = raw::startup_packet(&[("user", "alice"), ("database", "lake")]);
+    let trickle = tokio::spawn(async move {
+        for byte in packet {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if writer.write_all(&[byte]).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(10), reader.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "closed: {read:?}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+    assert!(
+        !trickle.is_finished(),
+        "dropped before the packet was whole"
+    );
+    trickle.abort();
+}
+
+#[tokio::test]
 async fn oversized_startup_packets_and_messages_are_refused() {
     let mut client = RawClient::start_raw(fixture().addr).await;
     client.send(&20_000i32.to_be_bytes()).await;

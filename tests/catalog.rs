@@ -43,7 +43,10 @@ fn fixture() -> &'static Fixture {
             fragile.join("part-0.parquet"),
         )
         .unwrap();
-        add_tables(&catalog, &fragile);
+        let broken = tmp.join("broken-delta");
+        copy_dir(&lake.join("curated/sales/customers"), &broken);
+        corrupt_latest_commit(&broken);
+        add_tables(&catalog, &fragile, &broken);
         let dir = catalog.clone();
         let gateway = start_gateway(move |config| {
             config.catalog.fixtures = Some(dir);
@@ -72,7 +75,20 @@ fn table(name: &str, columns: Value, location: &str, parameters: Value) -> Value
     })
 }
 
-fn add_tables(catalog: &Path, fragile: &Path) {
+/// Overwrites the newest commit of a Delta log with text that is not JSON, as a torn or
+/// vandalised write would leave it.
+fn corrupt_latest_commit(table: &Path) {
+    let log = table.join("_delta_log");
+    let newest = std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .max()
+        .expect("a Delta commit");
+    std::fs::write(newest, "{\"add\":{\"path\":\"part-0001.parq").unwrap();
+}
+
+fn add_tables(catalog: &Path, fragile: &Path, broken: &Path) {
     let orders: Value =
         serde_json::from_str(&std::fs::read_to_string(catalog.join("tables/sales.json")).unwrap())
             .unwrap();
@@ -88,6 +104,12 @@ fn add_tables(catalog: &Path, fragile: &Path) {
             "ghost",
             json!([{"Name": "id", "Type": "bigint"}]),
             "raw/ghost/",
+            json!({"table_type": "DELTA"}),
+        ));
+        tables.push(table(
+            "broken_delta",
+            json!([{"Name": "customer_id", "Type": "bigint"}]),
+            broken.to_str().unwrap(),
             json!({"table_type": "DELTA"}),
         ));
         tables.push(table(
@@ -162,6 +184,29 @@ async fn a_type_that_cannot_be_read_names_the_table_and_column() {
         .simple_query("SELECT count(*) FROM raw.orders_csv")
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_corrupt_delta_log_fails_its_table_alone_without_leaking_the_path() {
+    let client = connect_to(&fixture().gateway, "admin").await;
+    for _ in 0..2 {
+        let error = client
+            .simple_query("SELECT count(*) FROM raw.broken_delta")
+            .await
+            .unwrap_err();
+        let message = error.as_db_error().unwrap().message().to_owned();
+        assert_eq!(sqlstate(&error), "XX001", "{error}");
+        assert!(message.contains("raw.broken_delta"), "{message}");
+        assert!(
+            !message.contains("broken-delta") && !message.contains("_delta_log"),
+            "{message}"
+        );
+    }
+    let customers = client
+        .simple_query("SELECT count(*) FROM sales.customers")
+        .await
+        .unwrap();
+    assert_eq!(rows(&customers).len(), 1);
 }
 
 #[tokio::test]

@@ -219,7 +219,7 @@ fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
 
 fn assert_last_record_closes(dir: &Path) {
     let last = audit_segments(dir).pop().expect("an audit segment");
-    let text = std::fs::read_to_string(last).unwrap();
+    let text = common::segment_text(&last);
     let record: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(record["event"], "segment.close", "{record}");
     assert_eq!(record["details"]["reason"], "shutdown", "{record}");
@@ -247,14 +247,9 @@ async fn an_idle_transaction_past_its_timeout_ends_the_session_with_25p03() {
     assert!(client.is_closed());
 }
 
-/// An S3 endpoint that accepts connections and never answers: the statement fails within the
-/// configured bound (request timeout × attempts), says which table, not where the store is,
-/// and the gateway keeps serving.
-#[tokio::test]
-async fn an_unanswering_object_store_fails_the_statement_in_bounded_time() {
-    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = silent.local_addr().unwrap();
-    let dir = fresh_audit_dir().with_extension("store-fault");
+/// `lakegate serve` with one Parquet table, `faulty.events`, in a bucket at `endpoint`.
+fn serve_over_store(endpoint: SocketAddr, timeout_seconds: u64, max_retries: u32) -> Served {
+    let dir = fresh_audit_dir().with_extension(format!("store-{}", endpoint.port()));
     std::fs::create_dir_all(dir.join("tables")).unwrap();
     std::fs::write(
         dir.join("databases.json"),
@@ -271,7 +266,7 @@ async fn an_unanswering_object_store_fails_the_statement_in_bounded_time() {
         &config,
         format!(
             "[storage.s3]\nendpoint = \"http://{endpoint}\"\nallow_http = true\nregion = \"us-east-1\"\n\
-             timeout_seconds = 2\nmax_retries = 1\n"
+             timeout_seconds = {timeout_seconds}\nmax_retries = {max_retries}\n"
         ),
     )
     .unwrap();
@@ -281,8 +276,13 @@ async fn an_unanswering_object_store_fails_the_statement_in_bounded_time() {
         .env("LAKEGATE_CATALOG_FIXTURES", &dir)
         .env("AWS_ACCESS_KEY_ID", "lakegate")
         .env("AWS_SECRET_ACCESS_KEY", "lakegate");
-    let served = serve_with(command);
-    let admin = client(&served, "admin").await;
+    serve_with(command)
+}
+
+/// Runs a statement on `faulty.events` that must fail; its message names the table and not the
+/// store, and another session is served meanwhile. Returns how long the statement took.
+async fn fails_naming_the_table_only(served: &Served, endpoint: SocketAddr) -> Duration {
+    let admin = client(served, "admin").await;
     let started = Instant::now();
     let error = admin
         .simple_query("SELECT count(*) FROM faulty.events")
@@ -293,12 +293,6 @@ async fn an_unanswering_object_store_fails_the_statement_in_bounded_time() {
         .as_db_error()
         .map(|e| e.message().to_owned())
         .unwrap_or_default();
-    // Waited for (the request timeout), not refused at once, and not for object_store's
-    // default of minutes.
-    assert!(
-        elapsed > Duration::from_secs(1) && elapsed < Duration::from_secs(20),
-        "took {elapsed:?}"
-    );
     assert!(message.contains("faulty.events"), "{message}");
     assert!(!message.contains(&endpoint.port().to_string()), "{message}");
     assert!(!message.contains("127.0.0.1"), "{message}");
@@ -306,12 +300,71 @@ async fn an_unanswering_object_store_fails_the_statement_in_bounded_time() {
         "store fault after {elapsed:?}: {} {message}",
         sqlstate(&error)
     );
-    let other = client(&served, "analyst").await;
+    let other = client(served, "analyst").await;
     assert_eq!(
         common::rows(&other.simple_query("SELECT 1").await.unwrap()).len(),
         1
     );
+    elapsed
+}
+
+/// An S3 endpoint that accepts connections and never answers: the statement fails within the
+/// configured bound (request timeout × attempts), says which table, not where the store is,
+/// and the gateway keeps serving.
+#[tokio::test]
+async fn an_unanswering_object_store_fails_the_statement_in_bounded_time() {
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = silent.local_addr().unwrap();
+    let served = serve_over_store(endpoint, 2, 1);
+    let elapsed = fails_naming_the_table_only(&served, endpoint).await;
+    // Waited for (the request timeout), not refused at once, and not for object_store's
+    // default of minutes.
+    assert!(
+        elapsed > Duration::from_secs(1) && elapsed < Duration::from_secs(20),
+        "took {elapsed:?}"
+    );
     drop(silent);
+}
+
+/// An S3 endpoint that answers every request with 503 (S3's "slow down"): each request is
+/// retried `max_retries` times with backoff, then the statement fails with a clear error.
+#[tokio::test]
+async fn an_object_store_that_keeps_failing_is_retried_then_reported() {
+    let failing = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = failing.local_addr().unwrap();
+    let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = std::sync::Arc::clone(&requests);
+    std::thread::spawn(move || {
+        for stream in failing.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let counted = std::sync::Arc::clone(&counted);
+            std::thread::spawn(move || answer_503(&mut stream, &counted));
+        }
+    });
+    let served = serve_over_store(endpoint, 5, 2);
+    let elapsed = fails_naming_the_table_only(&served, endpoint).await;
+    // The first attempt and two retries of the listing, at least; and not object_store's
+    // default of ten retries over minutes.
+    let seen = requests.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(seen >= 3, "{seen} requests");
+    assert!(elapsed < Duration::from_secs(20), "took {elapsed:?}");
+}
+
+/// Answers each HTTP request on a connection with 503, counting them.
+fn answer_503(stream: &mut TcpStream, counted: &std::sync::atomic::AtomicUsize) {
+    let mut request = Vec::new();
+    let mut byte = [0u8; 1];
+    while stream.read(&mut byte).is_ok_and(|n| n == 1) {
+        request.push(byte[0]);
+        if request.ends_with(b"\r\n\r\n") {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            request.clear();
+            let reply = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n";
+            if stream.write_all(reply.as_bytes()).is_err() {
+                return;
+            }
+        }
+    }
 }
 
 /// Under a 1 MiB budget per statement, a sort of every test order spills (EXPLAIN ANALYZE

@@ -70,7 +70,8 @@ async fn one_day_reads_only_that_days_partitions() {
     let client = connect_to(gateway(), "admin").await;
     let text = common::explain(
         &client,
-        "SELECT count(*) FROM sales.orders_projected WHERE order_date = '2024-03-15'",
+        // A sum: a bare count(*) is answered from the files' statistics, with no scan to show.
+        "SELECT sum(amount) FROM sales.orders_projected WHERE order_date = '2024-03-15'",
     )
     .await;
     let files = text.matches("part-0.parquet").count();

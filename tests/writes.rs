@@ -360,14 +360,11 @@ async fn writes_are_audited_with_target_and_rows() {
             let mut found = None;
             common::wait_until(std::time::Duration::from_secs(20), || {
                 let hit = common::audit_segments(&dir).iter().find_map(|file| {
-                    std::fs::read_to_string(file)
-                        .unwrap()
-                        .lines()
-                        .find_map(|l| {
-                            let record: Value = serde_json::from_str(l).unwrap();
-                            (record["event"] == "statement" && record["statement"]["text"] == text)
-                                .then_some(record)
-                        })
+                    common::segment_text(file).lines().find_map(|l| {
+                        let record: Value = serde_json::from_str(l).unwrap();
+                        (record["event"] == "statement" && record["statement"]["text"] == text)
+                            .then_some(record)
+                    })
                 });
                 found = hit.clone();
                 async move { hit.is_some() }

@@ -5,7 +5,6 @@
 //! any table. Reading them first ships what has been recorded so far (`publish`).
 
 use std::collections::HashSet;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,7 +17,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use tokio::sync::{mpsc, Mutex};
 
 use super::rows::{login_row, query_row, LOGIN_COLUMNS, QUERY_COLUMNS};
-use super::segments::{file_name, segment_files};
+use super::segments::{file_name, segment_files, written_part};
 use crate::catalog::glue_model::{Column, Database, StorageDescriptor, Table};
 use crate::scan::stores::{ObjectStores, ResolvedLocation};
 
@@ -176,9 +175,12 @@ type Rows = Vec<serde_json::Value>;
 fn read_segment(path: &Path) -> std::io::Result<(Rows, Rows)> {
     let segment = file_name(path);
     let (mut queries, mut logins) = (Vec::new(), Vec::new());
-    for line in std::io::BufReader::new(std::fs::File::open(path)?).split(b'\n') {
-        let line = line?;
-        let Ok(sealed) = serde_json::from_slice::<super::rows::SealedRecord>(&line) else {
+    let bytes = std::fs::read(path)?;
+    for line in written_part(&bytes).split(|&b| b == b'\n') {
+        if line.is_empty() {
+            continue;
+        }
+        let Ok(sealed) = serde_json::from_slice::<super::rows::SealedRecord>(line) else {
             tracing::warn!(%segment, "an audit line does not parse; run `lakegate audit verify`");
             continue;
         };

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::chain::{Chain, LineError, Sealed, GENESIS};
 use super::record::Event;
-use super::segments::file_name;
+use super::segments::{file_name, written_part};
 
 #[derive(Debug, Default)]
 pub struct Report {
@@ -76,8 +76,10 @@ impl Walk {
             line,
             problem,
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| broken(0, format!("cannot read the file: {e}")))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| broken(0, format!("cannot read the file: {e}")))?;
+        let text = std::str::from_utf8(written_part(&bytes))
+            .map_err(|e| broken(0, format!("not text: {e}")))?;
         let lines: Vec<&str> = text.split_inclusive('\n').collect();
         let mut last_event = None;
         for (i, line) in lines.iter().enumerate() {

@@ -330,15 +330,9 @@ impl LakeCatalog {
         if entry.glue.format() == Some(TableFormat::Delta) {
             let location = entry.location()?.to_owned();
             let stores = &self.open.stores;
-            let metrics = crate::ops::metrics::metrics();
-            metrics.cache_lookup("delta_snapshots");
-            let open = async {
-                metrics.cache_missed("delta_snapshots");
-                tables::open_delta(entry, stores).await
-            };
-            return self
-                .delta
-                .try_get_with(location, open)
+            let open = tables::open_delta(entry, stores);
+            return crate::ops::metrics::metrics()
+                .cached(&self.delta, "delta_snapshots", location, open)
                 .await
                 .map_err(|e| (*e).clone());
         }

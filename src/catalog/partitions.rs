@@ -56,17 +56,15 @@ impl PartitionFetcher {
         expression: Option<String>,
     ) -> Result<Arc<Vec<PartitionLocation>>, CatalogError> {
         let key = (table.database.clone(), table.table.clone(), expression);
-        let metrics = crate::ops::metrics::metrics();
-        metrics.cache_lookup("partitions");
-        self.cache
-            .try_get_with(key.clone(), async {
-                metrics.cache_missed("partitions");
-                let partitions = self
-                    .backend
-                    .partitions(&key.0, &key.1, key.2.as_deref())
-                    .await?;
-                table.locations(&self.stores, &partitions).map(Arc::new)
-            })
+        let fetch = async {
+            let partitions = self
+                .backend
+                .partitions(&key.0, &key.1, key.2.as_deref())
+                .await?;
+            table.locations(&self.stores, &partitions).map(Arc::new)
+        };
+        crate::ops::metrics::metrics()
+            .cached(&self.cache, "partitions", key.clone(), fetch)
             .await
             .map_err(|e| (*e).clone())
     }

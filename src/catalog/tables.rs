@@ -11,6 +11,7 @@ use super::glue_model::TableFormat;
 use super::injected::InjectedPartitions;
 use super::partitions::{CatalogPartitions, PartitionFetcher, ProjectedPartitions, TableKeys};
 use super::TableEntry;
+use crate::scan::delta::OpenFault;
 use crate::scan::listing::ListingCache;
 use crate::scan::partitioned::{
     FileKind, PartitionLocation, PartitionSource, PartitionedTable, SingleLocation,
@@ -34,10 +35,26 @@ pub(super) async fn open_delta(
     let location = entry.resolve_location(stores)?;
     let table = crate::scan::delta::open(entry.qualified_name(), stores, &location)
         .await
-        .map_err(|detail| CatalogError::Missing {
-            table: entry.qualified_name(),
-            problem: "no readable Delta log at its location".to_owned(),
-            detail,
+        .map_err(|e| {
+            let table = entry.qualified_name();
+            let detail = e.detail;
+            match e.fault {
+                OpenFault::Missing => CatalogError::Missing {
+                    table,
+                    problem: "no Delta log at its location".to_owned(),
+                    detail,
+                },
+                OpenFault::Corrupt => CatalogError::Corrupt {
+                    table,
+                    problem: "its Delta log is corrupt".to_owned(),
+                    detail,
+                },
+                OpenFault::Unreadable => CatalogError::Unreadable {
+                    table,
+                    problem: "its Delta log cannot be read".to_owned(),
+                    detail,
+                },
+            }
         })?;
     Ok(Arc::new(table))
 }

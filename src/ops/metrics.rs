@@ -182,17 +182,37 @@ impl Metrics {
         }
     }
 
-    /// A cache lookup; call `cache_missed` from the fetch it had to run.
-    pub fn cache_lookup(&self, cache: &'static str) {
+    fn cache_lookup(&self, cache: &'static str) {
         self.cache_lookups
             .get_or_create(&CacheLabels { cache })
             .inc();
     }
 
-    pub fn cache_missed(&self, cache: &'static str) {
+    fn cache_missed(&self, cache: &'static str) {
         self.cache_misses
             .get_or_create(&CacheLabels { cache })
             .inc();
+    }
+
+    /// `cache.try_get_with(key, fetch)`, counting the lookup, and the miss when `fetch` runs.
+    pub async fn cached<K, V, E>(
+        &self,
+        cache: &moka::future::Cache<K, V>,
+        name: &'static str,
+        key: K,
+        fetch: impl std::future::Future<Output = Result<V, E>>,
+    ) -> Result<V, std::sync::Arc<E>>
+    where
+        K: std::hash::Hash + Eq + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+        E: Send + Sync + 'static,
+    {
+        self.cache_lookup(name);
+        let fetch = async {
+            self.cache_missed(name);
+            fetch.await
+        };
+        cache.try_get_with(key, fetch).await
     }
 
     pub fn connection(&self, result: &'static str) {

@@ -11,7 +11,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use deltalake::delta_datafusion::{DeltaScanConfig, DeltaScanNext};
-use deltalake::DeltaTableBuilder;
+use deltalake::{DeltaTableBuilder, DeltaTableError};
 
 use super::report::{self, files_in_plan, TableScan};
 use super::stores::{ObjectStores, ResolvedLocation};
@@ -25,6 +25,23 @@ pub struct DeltaSnapshotTable {
     scan: DeltaScanNext,
 }
 
+/// Why a Delta table could not be opened. `detail` is for the log only: it holds paths.
+#[derive(Debug)]
+pub struct OpenError {
+    pub fault: OpenFault,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenFault {
+    /// No Delta log where the catalog says.
+    Missing,
+    /// The log is there but does not parse, or lacks what every table has.
+    Corrupt,
+    /// The storage failed, or the table cannot be read for another reason.
+    Unreadable,
+}
+
 /// Opens the latest version of the Delta table at `location`, with the store registered for it
 /// (so the log is read through the same client, endpoint and credentials as the data files).
 ///
@@ -35,22 +52,26 @@ pub async fn open(
     name: String,
     stores: &ObjectStores,
     location: &ResolvedLocation,
-) -> Result<DeltaSnapshotTable, String> {
+) -> Result<DeltaSnapshotTable, OpenError> {
+    let unreadable = |e: &dyn std::fmt::Display| OpenError {
+        fault: OpenFault::Unreadable,
+        detail: e.to_string(),
+    };
     // Registered stores are rooted at the bucket (or `/`), as deltalake expects of a backend.
-    let root = stores.store(location).map_err(|e| e.to_string())?;
+    let root = stores.store(location).map_err(|e| unreadable(&e))?;
     let table = DeltaTableBuilder::from_url(location.url.clone())
-        .map_err(|e| e.to_string())?
+        .map_err(|e| classified(&e))?
         .with_storage_backend(root, location.url.clone())
         .load()
         .await
-        .map_err(|e| e.to_string())?;
-    let state = table.snapshot().map_err(|e| e.to_string())?;
+        .map_err(|e| classified(&e))?;
+    let state = table.snapshot().map_err(|e| classified(&e))?;
     let config = DeltaScanConfig {
         wrap_partition_values: false,
         schema_force_view_types: false,
         ..DeltaScanConfig::new()
     };
-    let scan = DeltaScanNext::new(state.snapshot().clone(), config).map_err(|e| e.to_string())?;
+    let scan = DeltaScanNext::new(state.snapshot().clone(), config).map_err(|e| unreadable(&e))?;
     Ok(DeltaSnapshotTable {
         name,
         version: state.version(),
@@ -107,4 +128,64 @@ impl TableProvider for DeltaSnapshotTable {
         );
         Ok(plan)
     }
+}
+
+fn classified(error: &DeltaTableError) -> OpenError {
+    OpenError {
+        fault: fault_of(error),
+        detail: error.to_string(),
+    }
+}
+
+/// deltalake reports log replay failures as delta-kernel errors, wrapped in its own; the
+/// kernel's variant says whether the log is absent, unparsable or merely unreachable.
+fn fault_of(error: &DeltaTableError) -> OpenFault {
+    if matches!(
+        error,
+        DeltaTableError::NotATable(_) | DeltaTableError::InvalidTableLocation(_)
+    ) {
+        return OpenFault::Missing;
+    }
+    match find_in_chain::<delta_kernel::Error>(error) {
+        Some(kernel) => kernel_fault(kernel),
+        None => match error {
+            DeltaTableError::InvalidJsonLog { .. } | DeltaTableError::InvalidStatsJson { .. } => {
+                OpenFault::Corrupt
+            }
+            _ => OpenFault::Unreadable,
+        },
+    }
+}
+
+fn kernel_fault(error: &delta_kernel::Error) -> OpenFault {
+    use delta_kernel::Error as K;
+    match error {
+        K::Backtraced { source, .. } => kernel_fault(source),
+        K::FileNotFound(_) | K::MissingVersion | K::InvalidTableLocation(_) => OpenFault::Missing,
+        K::ObjectStore(object_store::Error::NotFound { .. }) => OpenFault::Missing,
+        K::MalformedJson(_)
+        | K::MissingMetadata
+        | K::MissingProtocol
+        | K::MissingMetadataAndProtocol
+        | K::InvalidProtocol(_)
+        | K::InvalidCheckpoint(_)
+        | K::LogTailVersionsNotContiguous { .. }
+        | K::Parquet(_)
+        | K::Arrow(_) => OpenFault::Corrupt,
+        _ => OpenFault::Unreadable,
+    }
+}
+
+/// The first error of type `T` in `error`'s chain of sources.
+fn find_in_chain<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut next = Some(error);
+    while let Some(current) = next {
+        if let Some(found) = current.downcast_ref::<T>() {
+            return Some(found);
+        }
+        next = current.source();
+    }
+    None
 }

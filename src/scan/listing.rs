@@ -58,14 +58,8 @@ impl ListingCache {
             partition.store.as_str().to_owned(),
             partition.prefix.clone(),
         );
-        let metrics = crate::ops::metrics::metrics();
-        metrics.cache_lookup("listings");
-        let fetch = async {
-            metrics.cache_missed("listings");
-            list(state, partition).await
-        };
-        entries
-            .try_get_with(key, fetch)
+        crate::ops::metrics::metrics()
+            .cached(entries, "listings", key, list(state, partition))
             .await
             .map_err(DataFusionError::Shared)
     }

@@ -23,6 +23,7 @@ use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion_datasource::compute_all_files_statistics;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
 
@@ -263,9 +264,17 @@ impl TableProvider for PartitionedTable {
             .with_table_partition_cols(self.partition_fields.clone())
             .build();
         let source = format.file_source(table_schema);
+        let files = self.with_statistics(state, &store, &format, files).await?;
         let groups = FileGroup::new(files).split_files(state.config().target_partitions());
+        let (groups, statistics) = compute_all_files_statistics(
+            groups,
+            Arc::clone(&self.table_schema),
+            state.config().collect_statistics(),
+            false,
+        )?;
         let config = FileScanConfigBuilder::new(store, source)
             .with_file_groups(groups)
+            .with_statistics(statistics)
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)
             .build();
@@ -308,6 +317,44 @@ impl PartitionedTable {
                 .into_datafusion()
             })?;
         Ok(listed.into_iter().flatten().collect())
+    }
+
+    /// Each file's row count and column ranges from its footer (through the runtime's
+    /// metadata cache), as DataFusion's listing tables collect them: without them the
+    /// optimizer cannot tell a small join side from a large one, and TPC-H Q2 and Q11 ran at
+    /// half the speed of the same plan over Delta, whose log carries the statistics.
+    async fn with_statistics(
+        &self,
+        state: &dyn Session,
+        store: &ObjectStoreUrl,
+        format: &Arc<dyn FileFormat>,
+        files: Vec<PartitionedFile>,
+    ) -> Result<Vec<PartitionedFile>> {
+        if !state.config().collect_statistics() || !matches!(self.kind, FileKind::Parquet) {
+            return Ok(files);
+        }
+        let store = state.runtime_env().object_store(store)?;
+        let concurrency = state
+            .config_options()
+            .execution
+            .meta_fetch_concurrency
+            .get();
+        futures::stream::iter(files)
+            .map(|file| {
+                let store = &store;
+                async move {
+                    let schema = Arc::clone(&self.file_schema);
+                    let statistics = format
+                        .infer_stats(state, store, schema, &file.object_meta)
+                        .await?;
+                    Ok::<_, datafusion::error::DataFusionError>(
+                        file.with_statistics(Arc::new(statistics)),
+                    )
+                }
+            })
+            .buffered(concurrency)
+            .try_collect()
+            .await
     }
 
     fn empty(&self, projection: Option<&Vec<usize>>) -> Result<Arc<dyn ExecutionPlan>> {

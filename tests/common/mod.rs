@@ -103,6 +103,14 @@ pub fn audit_segments(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// An audit segment's records as text: a segment still open ends in zero-filled space, which
+/// is not part of it.
+pub fn segment_text(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap();
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8(bytes[..end].to_vec()).unwrap()
+}
+
 /// A tokio-postgres client of a given gateway.
 pub async fn connect_to(gateway: &TestGateway, user: &str) -> Client {
     let conn = format!(

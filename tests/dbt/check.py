@@ -352,7 +352,9 @@ def read_audit(audit_dir):
     records = []
     for path in sorted(glob.glob(os.path.join(audit_dir, "*.jsonl"))):
         with open(path) as f:
-            records += [json.loads(line) for line in f if line.strip()]
+            # A segment still open ends in zero-filled space the next records overwrite.
+            text = f.read().split("\0", 1)[0]
+        records += [json.loads(line) for line in text.splitlines() if line.strip()]
     return records
 
 

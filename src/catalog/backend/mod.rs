@@ -114,6 +114,13 @@ pub enum CatalogError {
         problem: String,
         detail: String,
     },
+    /// A table's Delta log is there but cannot be made sense of (not JSON, actions missing).
+    #[error("table {table} cannot be read: {problem}")]
+    Corrupt {
+        table: String,
+        problem: String,
+        detail: String,
+    },
     /// A create found the name taken (another session won the race).
     #[error("relation \"{name}\" already exists")]
     AlreadyExists { name: String },
@@ -131,7 +138,8 @@ impl CatalogError {
         match self {
             CatalogError::Unavailable { detail, .. }
             | CatalogError::Unreadable { detail, .. }
-            | CatalogError::Missing { detail, .. } => detail,
+            | CatalogError::Missing { detail, .. }
+            | CatalogError::Corrupt { detail, .. } => detail,
             CatalogError::BadTable { problem, .. } => problem,
             CatalogError::AlreadyExists { name } | CatalogError::NotFound { name } => name,
             CatalogError::ReadOnly(message) => message,
