@@ -9,7 +9,7 @@ simple and prepared protocol, 1, 16 and 64 clients) runs against each in turn, a
 interleaved; medians of statements/s are reported with the ratios to off. Target (issue 6): at
 least 0.90.
 
-Usage: python3 benches/audit.py LAKEGATE_BIN [--quick] [--runs N]
+Usage: python3 benches/audit.py LAKEGATE_BIN [--quick] [--runs N] [--seconds N] [--clients N,N…]
 """
 
 import os
@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from policies import DATA, log, start_gateway_process, write_report  # noqa: E402
+from policies import DATA, log, option, start_gateway_process, write_report  # noqa: E402
 
 WORKLOADS = {
     "SELECT 1": "SELECT 1;\n",
@@ -50,8 +50,8 @@ def main():
     if not args or args[0].startswith("-"):
         sys.exit(__doc__)
     binary, quick = args[0], "--quick" in args
-    runs = int(args[args.index("--runs") + 1]) if "--runs" in args else (3 if quick else 5)
-    seconds = 2 if quick else 5
+    runs, seconds = option(args, "--runs", 3 if quick else 5), option(args, "--seconds", 2 if quick else 5)
+    client_counts = [int(c) for c in option(args, "--clients", "1,16,64").split(",")]
     if shutil.which("pgbench") is None:
         sys.exit("pgbench is needed (Debian: postgresql-client)")
     work = DATA / "audit"
@@ -76,7 +76,7 @@ def main():
         for i, (workload, sql) in enumerate(WORKLOADS.items()):
             scripts[workload] = work / f"script{i}.sql"
             scripts[workload].write_text(sql)
-        cases = [(w, p, c) for w in WORKLOADS for p in ("simple", "prepared") for c in (1, 16, 64)]
+        cases = [(w, p, c) for w in WORKLOADS for p in ("simple", "prepared") for c in client_counts]
         log(f"[3/3] {len(cases)} cases x {runs} interleaved runs x {len(arms)} arms, {seconds} s each")
         results = {}
         for n, (workload, protocol, clients) in enumerate(cases, 1):
@@ -89,7 +89,7 @@ def main():
             log(f"  [{n}/{len(cases)}] {workload}, {protocol}, {clients} clients: " + ", ".join(
                 f"{arm} {rate:.0f}/s" for arm, rate in arms_of.items())
                 + f" (on/off {arms_of['on'] / arms_of['off']:.3f})")
-        records = sum(1 for f in (work / "segments").glob("*.jsonl") for _ in open(f))
+        records = sum(f.read_bytes().count(b"\n") for f in (work / "segments").glob("*.jsonl"))
     finally:
         for proc, _ in arms.values():
             proc.terminate()

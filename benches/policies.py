@@ -56,6 +56,11 @@ def log(message):
     print(message, flush=True)
 
 
+def option(args, name, default):
+    """The value after `name` in `args`, of `default`'s type; `default` when absent."""
+    return type(default)(args[args.index(name) + 1]) if name in args else default
+
+
 def write_report(suite, text):
     """Prints a suite's report and keeps it as benches/results/SUITE-<UTC time>.md."""
     print(text)

@@ -12,6 +12,11 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
+/// The allocator the gateway uses (`src/main.rs`), as datafusion-cli does: the comparison is of
+/// the gateway's work, not of two allocators.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const TABLES: [(&str, Option<&str>); 8] = [
     ("nation", None),
     ("region", None),

@@ -9,6 +9,7 @@
 
 mod chain;
 pub mod cli;
+mod deferred;
 mod group;
 pub mod lake;
 pub mod record;
@@ -110,6 +111,8 @@ pub struct AuditLog {
     in_flight: group::InFlight,
     /// The writer's last write failed (set and cleared by the writer).
     failing: Arc<AtomicBool>,
+    /// Records nobody waits for, on their way to the writer without waking it each time.
+    deferred: Arc<deferred::Deferred>,
 }
 
 impl AuditLog {
@@ -145,9 +148,11 @@ impl AuditLog {
         let closed = shipper.as_ref().map(|s| s.closed_segments());
         let in_flight = group::InFlight::default();
         let failing = Arc::new(AtomicBool::new(false));
+        let deferred = Arc::new(deferred::Deferred::new(settings.queue_capacity.max(16)));
         let shared = writer::Shared {
             in_flight: in_flight.clone(),
             failing: Arc::clone(&failing),
+            deferred: Arc::clone(&deferred),
             group_wait: std::time::Duration::from_micros(settings.group_commit_wait_us),
         };
         Writer::new(output, chain.clone(), resumed, closed, shared)
@@ -161,6 +166,7 @@ impl AuditLog {
             shipper,
             in_flight,
             failing,
+            deferred,
         });
         log.record_start(settings, chain.name(), incomplete).await?;
         Ok(log)
@@ -175,6 +181,7 @@ impl AuditLog {
             shipper: None,
             in_flight: group::InFlight::default(),
             failing: Arc::default(),
+            deferred: Arc::new(deferred::Deferred::new(0)),
         }
     }
 
@@ -266,13 +273,17 @@ impl AuditLog {
         }
     }
 
-    /// Queues a record nobody waits for.
+    /// Queues a record nobody waits for (through [`deferred`], which wakes the writer only
+    /// when it must).
     async fn queue(&self, record: &Record) -> Result<(), AuditUnavailable> {
         let Some(queue) = &self.queue else {
             return Ok(());
         };
-        let body = record.to_body();
-        let entry = Entry::Record { body, ack: None };
+        let entry = match self.deferred.push(record.to_body()) {
+            deferred::Deferral::Held { wake: false } => return Ok(()),
+            deferred::Deferral::Held { wake: true } => Entry::Wake,
+            deferred::Deferral::Full(body) => Entry::Record { body, ack: None },
+        };
         match (queue.send(entry).await, self.on_failure) {
             (Ok(()), _) | (Err(_), OnFailure::Continue) => Ok(()),
             (Err(_), OnFailure::Fail) => Err(AuditUnavailable),

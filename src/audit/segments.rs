@@ -273,7 +273,7 @@ impl Segment {
     /// Makes sure the file has (zero-filled) space up to `end`, growing it a chunk at a time.
     /// The next sync makes the new size durable with the records written into it.
     fn zero_fill_to(&mut self, end: u64) -> io::Result<()> {
-        const ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+        static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
         if end <= self.allocated {
             return Ok(());
         }

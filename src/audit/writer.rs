@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 
 use super::chain::Chain;
+use super::deferred::Deferred;
 use super::group::{self, InFlight};
 use super::record::{rfc3339, Event, Record};
 use super::segments::{file_name, ChainHead, Resumed, SegmentDir};
@@ -46,6 +47,8 @@ pub enum Entry {
     },
     /// The gateway stops: close the current segment (a later record opens a new one).
     Close { ack: oneshot::Sender<()> },
+    /// Records are waiting in [`Deferred`].
+    Wake,
 }
 
 impl Entry {
@@ -91,6 +94,8 @@ pub struct Shared {
     pub failing: Arc<AtomicBool>,
     /// The longest a batch whose statements wait is held for decisions being planned.
     pub group_wait: Duration,
+    /// Records nobody waits for, taken with every batch.
+    pub deferred: Arc<Deferred>,
 }
 
 impl Writer {
@@ -154,10 +159,11 @@ impl Writer {
                     self.shared.group_wait,
                 );
             }
-            let mut batch = Vec::with_capacity(entries.len());
+            let mut batch = self.deferred_batch();
             for entry in entries {
                 match entry {
                     Entry::Record { body, ack } => batch.push((body, ack)),
+                    Entry::Wake => {}
                     Entry::Seal { ack } => {
                         self.write(std::mem::take(&mut batch));
                         let _ = ack.send(self.seal());
@@ -171,7 +177,17 @@ impl Writer {
             }
             self.write(batch);
         }
+        let last = self.deferred_batch();
+        self.write(last);
         self.close_current("shutdown");
+    }
+
+    /// The records held in [`Deferred`], as the start of a batch.
+    fn deferred_batch(&self) -> Vec<(String, Option<oneshot::Sender<bool>>)> {
+        let held = self.shared.deferred.take();
+        let mut batch = Vec::with_capacity(held.len() + 8);
+        batch.extend(held.into_iter().map(|body| (body, None)));
+        batch
     }
 
     fn close_current(&mut self, reason: &str) {
@@ -201,7 +217,11 @@ impl Writer {
             let waited = clock.block_on(async { tokio::time::timeout(wait, queue.recv()).await });
             match waited {
                 Ok(entry) => return entry,
-                Err(_) if self.unsynced => self.sync_written(),
+                Err(_) if self.unsynced => {
+                    let held = self.deferred_batch();
+                    self.write(held);
+                    self.sync_written();
+                }
                 // Writes the `audit.recovered` record when the sink works again.
                 Err(_) => self.write(Vec::new()),
             }
@@ -211,7 +231,10 @@ impl Writer {
     /// Without a clock, every batch is synced (as before lazy syncs).
     fn run_synced(mut self, mut queue: mpsc::Receiver<Entry>) {
         while let Some(entry) = queue.blocking_recv() {
+            let held = self.deferred_batch();
+            self.write(held);
             match entry {
+                Entry::Wake => self.sync_written(),
                 Entry::Record { body, ack } => {
                     self.write(vec![(body, ack)]);
                     self.sync_written();
