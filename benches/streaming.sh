@@ -28,7 +28,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/lakegate-target}"
 PG_CONN="${PG_CONN:-host=127.0.0.1 port=5432 dbname=test user=postgres}"
 PORT="${LAKEGATE_BENCH_PORT:-55434}"
 LG_CONN="host=127.0.0.1 port=$PORT dbname=lake user=admin"
-DATA="${LAKEGATE_BENCH_DATA:-$HOME/.cache/lakegate-bench/scale-$SCALE}"
+DATA="${LAKEGATE_BENCH_DATA:-$HOME/.cache/lakegate-bench}/scale-$SCALE"
 OUT="benches/results/streaming-$(date -u +%Y%m%dT%H%M%SZ).md"
 export PGPASSWORD=admin
 
