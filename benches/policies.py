@@ -167,7 +167,7 @@ def main():
     if not args or args[0].startswith("-"):
         sys.exit(__doc__)
     binary, quick = args[0], "--quick" in args
-    runs = int(args[args.index("--runs") + 1]) if "--runs" in args else (5 if quick else 21)
+    runs = option(args, "--runs", 5 if quick else 21)
     plan_runs = 50 if quick else 300
     scale = "0.1" if quick else "1"
     work = DATA / "policies"

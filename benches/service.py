@@ -27,7 +27,7 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from policies import DATA, free_port, log, start_gateway_process, write_report  # noqa: E402
+from policies import DATA, free_port, log, option, start_gateway_process, write_report  # noqa: E402
 
 PG = dict(host="127.0.0.1", port=5432, user="postgres", dbname="lakegate_bench")
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -313,8 +313,8 @@ def main():
     if not args or args[0].startswith("-"):
         sys.exit(__doc__)
     binary, quick = args[0], "--quick" in args
-    runs = int(args[args.index("--runs") + 1]) if "--runs" in args else (1 if quick else 3)
-    parts = [args[args.index("--part") + 1]] if "--part" in args else ["smallq", "memory", "startup"]
+    runs = option(args, "--runs", 1 if quick else 3)
+    parts = option(args, "--part", "smallq,memory,startup").split(",")
     seconds, idle_count = (2, 100) if quick else (5, 200)
     work = DATA / "service"
     shutil.rmtree(work, ignore_errors=True)

@@ -34,7 +34,7 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from policies import DATA, log, start_gateway_process, write_report  # noqa: E402
+from policies import DATA, log, option, start_gateway_process, write_report  # noqa: E402
 
 EXPECTED = {"42703", "42P01", "57014"}
 
@@ -161,8 +161,8 @@ def main():
     if not args or args[0].startswith("-"):
         sys.exit(__doc__)
     binary = args[0]
-    seconds = int(args[args.index("--seconds") + 1]) if "--seconds" in args else 600
-    clients = int(args[args.index("--connections") + 1]) if "--connections" in args else 64
+    seconds = option(args, "--seconds", 600)
+    clients = option(args, "--connections", 64)
     lake = DATA / "scale-0.1"
     if not (lake / "lakegate-demo.json").exists():
         import subprocess

@@ -35,7 +35,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from policies import DATA, log, start_gateway_process, write_report  # noqa: E402
+from policies import DATA, log, option, start_gateway_process, write_report  # noqa: E402
 
 TABLES = ["nation", "region", "part", "supplier", "partsupp", "customer", "orders", "lineitem"]
 PARTITIONED = {"lineitem": "l_shipmode", "orders": "o_orderstatus"}
@@ -280,8 +280,8 @@ def main():
         sys.exit(__doc__)
     binary, worker = args[0], args[1]
     quick = "--quick" in args
-    runs = int(args[args.index("--runs") + 1]) if "--runs" in args else (3 if quick else 5)
-    scale = args[args.index("--scale") + 1] if "--scale" in args else ("0.1" if quick else "1")
+    runs = option(args, "--runs", 3 if quick else 5)
+    scale = option(args, "--scale", "0.1" if quick else "1")
     work = DATA / f"tpch-sf{scale}"
     log(f"[1/3] TPC-H data at scale {scale} in {work}")
     schemas = generate(work, scale)
