@@ -373,6 +373,54 @@ async fn replication_and_other_databases_are_refused() {
     assert_eq!(login_error(&mut client).await.0, "3D000");
 }
 
+/// Messages whose fields do not fit their length (what `fuzz/` found pgwire reading past, or
+/// panicking on): answered FATAL 08P01 as PostgreSQL does, after the whole messages before
+/// them, and the server serves on.
+#[tokio::test]
+async fn malformed_messages_after_login_end_the_connection_with_08p01() {
+    let bind_past_its_frame = raw::frame(b'B', &[0, 0, 0, 0, 0, 1, 0x6f, 0x72, 0x64, 0x65, 0, 0]);
+    let cases = [
+        bind_past_its_frame,
+        raw::frame(b'E', b"\0\0\0"),
+        raw::frame(b'Q', b"SELECT 1"),
+        raw::frame(b'P', b"s\0SELECT 1\0"),
+        raw::frame(b'S', b"\0"),
+        raw::frame(b'D', b""),
+    ];
+    for case in cases {
+        let mut client = RawClient::connect(fixture().addr, "alice", "alice-pw").await;
+        client
+            .send(&[raw::query("SELECT 41 + 1"), case.clone()].concat())
+            .await;
+        let mut answered = Vec::new();
+        let error = loop {
+            let message = client.recv().await;
+            if message.tag == b'E' {
+                break message;
+            }
+            answered.push(message);
+        };
+        assert_eq!(
+            (field(&error, b'S'), error.sqlstate().as_deref()),
+            ("FATAL".to_owned(), Some("08P01")),
+            "{case:?}"
+        );
+        let row = answered.iter().find(|m| m.tag == b'D').map(|m| m.row());
+        assert_eq!(
+            row,
+            Some(vec![Some("42".to_owned())]),
+            "the query before it ran"
+        );
+        let mut rest = [0u8; 16];
+        let closed = tokio::time::timeout(Duration::from_secs(5), client.stream.read(&mut rest));
+        assert!(
+            matches!(closed.await, Ok(Ok(0)) | Ok(Err(_))),
+            "closed after it"
+        );
+    }
+    scram_login("alice", "alice-pw").await.unwrap();
+}
+
 #[tokio::test]
 async fn malformed_and_oversized_messages_before_login_are_refused() {
     let sasl_initial = |body: &[u8]| raw::frame(b'p', body);

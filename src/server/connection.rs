@@ -352,6 +352,7 @@ async fn refuse_frame(socket: &mut Socket, error: PgWireError) -> io::Result<()>
             ("08P01", "invalid length of startup packet".to_owned())
         }
         Some(FrameViolation::InvalidLength) => ("08P01", "invalid message length".to_owned()),
+        Some(FrameViolation::Malformed(reason)) => ("08P01", reason.to_owned()),
         None => match error {
             PgWireError::IoError(e) => {
                 tracing::debug!(peer = %socket.socket_addr(), error = %e, "connection read failed");

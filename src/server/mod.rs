@@ -4,6 +4,7 @@
 mod admission;
 mod cancel;
 mod connection;
+mod frame_layout;
 mod handlers;
 mod startup;
 pub mod statement_queue;

@@ -1,6 +1,7 @@
 //! One connection's session: the principal, its own DataFusion `SessionContext` (over the
 //! shared runtime and catalog), typed settings, and the protocol handlers that run statements.
 
+mod civil_date;
 mod commands;
 mod copy;
 mod cursors;
@@ -15,12 +16,14 @@ mod origin;
 mod params;
 pub mod query_id;
 mod renames;
+mod rows;
 mod savepoint;
 pub mod settings;
 mod stream;
 pub mod timestamps;
 mod type_planner;
 mod unknown_literals;
+mod values;
 pub mod view;
 mod views;
 mod write;

@@ -134,7 +134,7 @@ pub fn data_rows(
 ) -> impl Stream<Item = PgWireResult<DataRow>> + Send + 'static {
     batches.flat_map(move |batch| {
         let rows: Box<dyn Iterator<Item = PgWireResult<DataRow>> + Send + Sync> = match batch {
-            Ok(batch) => arrow_pg::datatypes::encode_recordbatch(Arc::clone(&fields), batch),
+            Ok(batch) => Box::new(super::rows::data_rows(&batch, &fields).into_iter()),
             Err(e) => Box::new(std::iter::once(Err(e.into_pgwire()))),
         };
         futures::stream::iter(rows)
