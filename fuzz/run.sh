@@ -2,7 +2,7 @@
 # Fuzzes the wire protocol (fuzz_targets/wire.rs) for SECONDS (default 600) and prints the
 # executions, the coverage and the peak memory. Usage: fuzz/run.sh [SECONDS]
 #
-# The instrumented build compiles all of DataFusion (about 35 minutes cold on 2 cores), in its
+# The instrumented build compiles all of DataFusion (47 minutes cold on 2 cores), in its
 # own target directory so it never invalidates the test build. Findings land in
 # fuzz/artifacts/wire/; replay one with: fuzz/run.sh --replay FILE
 set -euo pipefail
