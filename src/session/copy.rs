@@ -14,7 +14,7 @@ use pgwire::types::format::FormatOptions;
 use pgwire::types::ToSqlText;
 use postgres_types::{IsNull, ToSql};
 
-use super::values::{Column, Encoding};
+use super::values::{columns, Column};
 
 use crate::error::LakegateError;
 use crate::statement::CopyFormat;
@@ -76,20 +76,7 @@ fn encode_batch(
 fn text_rows(batch: &RecordBatch, fields: &[FieldInfo]) -> Vec<PgWireResult<CopyData>> {
     let options = FormatOptions::default();
     let schema = batch.schema();
-    let columns: Vec<(Column, &FieldInfo)> = batch
-        .columns()
-        .iter()
-        .zip(schema.fields())
-        .zip(fields)
-        .map(|((array, arrow_field), pg_field)| {
-            let encoding = Encoding {
-                text: true,
-                pg_type: pg_field.datatype(),
-                options: &options,
-            };
-            (Column::new(array, arrow_field, &encoding), pg_field)
-        })
-        .collect();
+    let columns = columns(batch, &schema, fields, Some(&options));
     let mut out = TextRowBuffer {
         out: BytesMut::with_capacity(batch.num_rows() * columns.len() * 12),
         value: BytesMut::new(),

@@ -9,7 +9,7 @@ use pgwire::messages::data::DataRow;
 use pgwire::types::ToSqlText;
 use postgres_types::{IsNull, ToSql};
 
-use super::values::{Column, Encoding};
+use super::values::{columns, Column};
 
 /// Bytes reserved per value before a batch is written (the buffer grows past it if needed).
 const ESTIMATED_VALUE_BYTES: usize = 16;
@@ -17,20 +17,7 @@ const ESTIMATED_VALUE_BYTES: usize = 16;
 /// The batch's rows as DataRow messages; after an error, nothing more.
 pub fn data_rows(batch: &RecordBatch, fields: &[FieldInfo]) -> Vec<PgWireResult<DataRow>> {
     let schema = batch.schema();
-    let columns: Vec<(Column, &FieldInfo)> = batch
-        .columns()
-        .iter()
-        .zip(schema.fields())
-        .zip(fields)
-        .map(|((array, arrow_field), pg_field)| {
-            let encoding = Encoding {
-                text: pg_field.format() == FieldFormat::Text,
-                pg_type: pg_field.datatype(),
-                options: pg_field.format_options(),
-            };
-            (Column::new(array, arrow_field, &encoding), pg_field)
-        })
-        .collect();
+    let columns = columns(batch, &schema, fields, None);
     let rows = batch.num_rows();
     let mut out = RowBuffer(BytesMut::with_capacity(
         rows * columns.len() * ESTIMATED_VALUE_BYTES,

@@ -12,12 +12,13 @@
 use bytes::{BufMut, BytesMut};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Array, Float32Array,
-    Float64Array, GenericStringArray, PrimitiveArray, StringViewArray,
+    Float64Array, GenericStringArray, PrimitiveArray, RecordBatch, StringViewArray,
 };
 use datafusion::arrow::datatypes::{
-    DataType, Field, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type,
-    UInt8Type,
+    DataType, Field, Int16Type, Int32Type, Int64Type, Int8Type, Schema, UInt16Type, UInt32Type,
+    UInt64Type, UInt8Type,
 };
+use pgwire::api::results::{FieldFormat, FieldInfo};
 use pgwire::api::Type;
 use pgwire::types::format::date_style::DateStyle;
 use pgwire::types::format::FormatOptions;
@@ -66,6 +67,30 @@ enum Integers<'a> {
     U16(&'a PrimitiveArray<UInt16Type>),
     U32(&'a PrimitiveArray<UInt32Type>),
     U64(&'a PrimitiveArray<UInt64Type>),
+}
+
+/// The batch's columns beside their fields: written in each field's own format and options, or
+/// all as text in `text_options` (COPY's text format).
+pub fn columns<'a>(
+    batch: &'a RecordBatch,
+    schema: &'a Schema,
+    fields: &'a [FieldInfo],
+    text_options: Option<&FormatOptions>,
+) -> Vec<(Column<'a>, &'a FieldInfo)> {
+    batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .zip(fields)
+        .map(|((array, arrow_field), pg_field)| {
+            let encoding = Encoding {
+                text: text_options.is_some() || pg_field.format() == FieldFormat::Text,
+                pg_type: pg_field.datatype(),
+                options: text_options.unwrap_or(pg_field.format_options()),
+            };
+            (Column::new(array, arrow_field, &encoding), pg_field)
+        })
+        .collect()
 }
 
 impl<'a> Column<'a> {
