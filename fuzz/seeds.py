@@ -85,6 +85,11 @@ def seeds() -> dict:
     out["extended"] = bytes([SIGNED_ANALYST]) + lookup + message(b"X", b"")
     out["framed-extended"] = bytes([FRAMED_ANALYST]) + framed(lookup)
     out["admin-extended"] = bytes([SIGNED_ADMIN]) + extended("SELECT $1::int + 1", [b"1"])
+    # Execute's max_rows as pgwire once sized a buffer with it: negative and i32::MAX.
+    for name, rows in (("negative", -1), ("huge", 2**31 - 1)):
+        execute = message(b"E", b"\0" + struct.pack("!i", rows))
+        suspended = lookup.replace(message(b"E", b"\0" + struct.pack("!I", 0)), execute)
+        out[f"execute-max-rows-{name}"] = bytes([SIGNED_ANALYST]) + suspended
     copy_in = query("COPY t FROM STDIN") + message(b"d", b"1\n") + message(b"c", b"")
     out["copy-in"] = bytes([SIGNED_ADMIN]) + copy_in
     return out

@@ -228,6 +228,55 @@ async fn portal_with_row_limit_suspends_and_resumes() {
     transaction.commit().await.unwrap();
 }
 
+/// PostgreSQL reads an Execute's `max_rows` of zero or less as "all rows"; a huge one is a limit
+/// that is never reached. Neither may size anything up front (pgwire's fetch did, and a negative
+/// count panicked the connection while `i32::MAX` could abort the server).
+#[tokio::test]
+async fn execute_with_negative_or_huge_max_rows_returns_all_rows() {
+    let mut raw = RawClient::connect(gateway().addr, "analyst", "analyst").await;
+    let sql = "SELECT order_id FROM sales.orders ORDER BY order_id LIMIT 5";
+    for max_rows in [-1, i32::MIN, i32::MAX, 0] {
+        let mut messages = raw::parse("", sql);
+        messages.extend(raw::bind("", "", &[]));
+        messages.extend(raw::execute("", max_rows));
+        messages.extend(raw::sync());
+        raw.send(&messages).await;
+        let reply = raw.until_ready().await;
+        assert_eq!(tags(&reply), "12DDDDDCZ", "max_rows {max_rows}");
+        let ids: Vec<_> = reply[2..7].iter().map(|m| m.row()[0].clone()).collect();
+        let expected: Vec<_> = (1..=5).map(|id| Some(id.to_string())).collect();
+        assert_eq!(ids, expected, "max_rows {max_rows}");
+    }
+    assert_eq!(
+        raw.simple("SELECT 41 + 1").await,
+        vec![vec![Some("42".into())]]
+    );
+}
+
+/// A portal read two rows at a time: PortalSuspended after each full batch (also the one that
+/// happens to take the last row, as PostgreSQL does), then CommandComplete with the rest's count.
+#[tokio::test]
+async fn execute_in_batches_suspends_until_the_portal_runs_out() {
+    let mut raw = RawClient::connect(gateway().addr, "analyst", "analyst").await;
+    let sql = "SELECT order_id FROM sales.orders ORDER BY order_id LIMIT 4";
+    let mut messages = raw::query("BEGIN");
+    messages.extend(raw::parse("", sql));
+    messages.extend(raw::bind("p", "", &[]));
+    for _ in 0..3 {
+        messages.extend(raw::execute("p", 2));
+    }
+    messages.extend(raw::sync());
+    raw.send(&messages).await;
+    assert_eq!(tags(&raw.until_ready().await), "CZ");
+    let reply = raw.until_ready().await;
+    assert_eq!(tags(&reply), "12DDsDDsCZ");
+    assert_eq!(reply[8].command_tag(), "SELECT 0");
+    assert_eq!(
+        raw.simple("COMMIT").await,
+        Vec::<Vec<Option<String>>>::new()
+    );
+}
+
 #[tokio::test]
 async fn parse_describe_flush_without_sync() {
     let mut raw = RawClient::connect(gateway().addr, "analyst", "analyst").await;

@@ -24,6 +24,7 @@ use pgwire::messages::PgWireBackendMessage;
 use super::encode::field_infos;
 use super::execute::PlannedQuery;
 use super::params::bind;
+use super::portal_execute;
 use super::query_id;
 use super::savepoint;
 use super::Session;
@@ -204,8 +205,9 @@ impl ExtendedQueryHandler for QueryHandler {
         }
     }
 
-    /// As pgwire's, except that a ROLLBACK TO SAVEPOINT that succeeds in a failed transaction
-    /// leaves it in progress again (see [`savepoint`]).
+    /// As pgwire's, except that rows are streamed (see [`portal_execute`]) and that a ROLLBACK
+    /// TO SAVEPOINT that succeeds in a failed transaction leaves it in progress again (see
+    /// [`savepoint`]).
     async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -222,7 +224,7 @@ impl ExtendedQueryHandler for QueryHandler {
                 ),
                 _ => false,
             };
-        self._on_execute(client, message).await?;
+        portal_execute::execute(self, client, message).await?;
         if recovering {
             client.set_transaction_status(TransactionStatus::Transaction);
         }

@@ -14,6 +14,7 @@ mod memory;
 mod naming;
 mod origin;
 mod params;
+mod portal_execute;
 pub mod query_id;
 mod renames;
 mod rows;

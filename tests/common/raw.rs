@@ -52,6 +52,11 @@ impl Message {
         })
     }
 
+    /// A CommandComplete's tag (its body without the terminator).
+    pub fn command_tag(&self) -> String {
+        String::from_utf8_lossy(self.body.strip_suffix(&[0]).unwrap_or(&self.body)).into_owned()
+    }
+
     /// The values of a DataRow, as text.
     pub fn row(&self) -> Vec<Option<String>> {
         let count = i16::from_be_bytes([self.body[0], self.body[1]]) as usize;
@@ -258,6 +263,18 @@ impl RawClient {
                 return out;
             }
         }
+    }
+
+    /// Runs one simple query and returns its rows; panics on an error.
+    pub async fn simple(&mut self, sql: &str) -> Vec<Vec<Option<String>>> {
+        self.send(&query(sql)).await;
+        let reply = self.until_ready().await;
+        assert!(reply.iter().all(|m| m.tag != b'E'), "{sql}: {reply:?}");
+        reply
+            .iter()
+            .filter(|m| m.tag == b'D')
+            .map(Message::row)
+            .collect()
     }
 
     /// The next `n` messages.
