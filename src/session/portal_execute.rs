@@ -56,8 +56,8 @@ where
     let mut status = client.transaction_status();
     client.set_state(PgWireConnectionState::QueryInProgress);
     let limit = row_limit(message.max_rows);
-    let started = matches!(&*portal.state.lock().await, PortalExecutionState::Initial);
-    let has_rows = if started {
+    let first_execution = matches!(&*portal.state.lock().await, PortalExecutionState::Initial);
+    let has_rows = if first_execution {
         // pgwire hands `do_query` the count; lakegate's ignores it (rows are counted below).
         let limit_hint = limit.unwrap_or(0);
         let response = handler.do_query(client, &portal, limit_hint).await?;
