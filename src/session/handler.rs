@@ -65,7 +65,7 @@ pub struct QueryHandler {
 }
 
 /// The transaction status after a response, as pgwire will compute it.
-fn status_after(status: TransactionStatus, response: &Response) -> TransactionStatus {
+pub(super) fn status_after(status: TransactionStatus, response: &Response) -> TransactionStatus {
     match response {
         Response::TransactionStart(_) => status.to_in_transaction_state(),
         Response::TransactionEnd(_) => status.to_idle_state(),

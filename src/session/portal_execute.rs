@@ -26,6 +26,8 @@ use pgwire::messages::extendedquery::{Execute, PortalSuspended};
 use pgwire::messages::response::{EmptyQueryResponse, TransactionStatus};
 use pgwire::messages::PgWireBackendMessage;
 
+use super::handler::status_after;
+
 /// The number of rows an Execute asks for; `None` for all of them.
 pub fn row_limit(max_rows: i32) -> Option<usize> {
     usize::try_from(max_rows).ok().filter(|&rows| rows > 0)
@@ -89,6 +91,7 @@ where
     C::Error: Debug,
     PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
 {
+    *status = status_after(*status, &response);
     match response {
         Response::Query(results) => {
             portal.start(results).await;
@@ -98,20 +101,16 @@ where
             let empty = PgWireBackendMessage::EmptyQueryResponse(EmptyQueryResponse::new());
             client.feed(empty).await?;
         }
-        Response::Execution(tag) => send_execution_response(client, tag).await?,
-        Response::TransactionStart(tag) => {
-            send_execution_response(client, tag).await?;
-            *status = status.to_in_transaction_state();
+        Response::Execution(tag) | Response::TransactionStart(tag) => {
+            send_execution_response(client, tag).await?
         }
         Response::TransactionEnd(tag) => {
             send_execution_response(client, tag).await?;
-            *status = status.to_idle_state();
             client.portal_store().rm_portal(DEFAULT_NAME);
         }
         Response::Error(error) => {
             let error = PgWireBackendMessage::ErrorResponse((*error).into());
             client.send(error).await?;
-            *status = status.to_error_state();
         }
         Response::CopyIn(copy) => {
             client.set_state(PgWireConnectionState::CopyInProgress(true));
