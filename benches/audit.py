@@ -2,14 +2,14 @@
 written and synced before the statement's first row, group commit) against the same gateway build
 with it off (`audit.sink = "off"`), in one run.
 
-Three gateways serve the same demo lake: audit off; audit on (the default: a sync waits up to
-250 µs for decisions of statements still being planned); audit on with that wait at 0 (each sync
-takes only what is queued: the behaviour before group commit waited). pgbench (custom scripts,
-simple and prepared protocol, 1, 16 and 64 clients) runs against each in turn, arms
-interleaved; medians of statements/s are reported with the ratios to off. Target (issue 6): at
-least 0.90.
+Two gateways serve the same demo lake: audit off and audit on (the default settings); with
+`--baseline OTHER_BIN` a third, another build with the audit on, for a before/after in one run.
+pgbench (custom scripts, simple and prepared protocol, 1, 16 and 64 clients) runs against each
+in turn, arms interleaved; medians of statements/s are reported with the ratios to off. Target
+(issue 6): at least 0.90.
 
 Usage: python3 benches/audit.py LAKEGATE_BIN [--quick] [--runs N] [--seconds N] [--clients N,N…]
+                                [--baseline OTHER_BIN]
 """
 
 import os
@@ -62,15 +62,18 @@ def main():
         log(f"[1/3] generating the demo lake (scale 0.1) in {lake}")
         subprocess.run([binary, "demo", "generate", "--scale", "0.1", "--lake-root", str(lake)],
                        check=True)
-    log("[2/3] starting three gateways: audit off, on, and on without the group-commit wait")
+    baseline = option(args, "--baseline", "")
+    gateways = [("off", binary, 'sink = "off"\n'),
+                ("on", binary, f'dir = "{work / "segments"}"\nlake = false\n')]
+    if baseline:
+        gateways.append(("on, baseline", baseline, f'dir = "{work / "segments-baseline"}"\n'
+                                                   "lake = false\n"))
+    log(f"[2/3] starting {len(gateways)} gateways: " + ", ".join(name for name, _, _ in gateways))
     arms = {}
-    for name, audit in [("off", 'sink = "off"\n'),
-                        ("on", f'dir = "{work / "segments"}"\nlake = false\n'),
-                        ("on, no wait", f'dir = "{work / "segments-nowait"}"\nlake = false\n'
-                                        "group_commit_wait_us = 0\n")]:
-        config = work / f"{name.replace(', ', '-').replace(' ', '-')}.toml"
+    for name, build, audit in gateways:
+        config = work / f"{name.replace(', ', '-')}.toml"
         config.write_text(f"[audit]\n{audit}")
-        arms[name] = start_gateway_process(binary, lake, config, config.stem, work)
+        arms[name] = start_gateway_process(build, lake, config, config.stem, work)
     try:
         scripts = {}
         for i, (workload, sql) in enumerate(WORKLOADS.items()):
@@ -93,24 +96,27 @@ def main():
     finally:
         for proc, _ in arms.values():
             proc.terminate()
-    report(results, runs, seconds, records)
+    report(results, runs, seconds, records, baseline)
 
 
-def report(results, runs, seconds, records):
+def report(results, runs, seconds, records, baseline):
     lines = [f"# Audit benchmark {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC", "",
              f"Demo lake scale 0.1; release build; pgbench, {seconds} s per run, median of {runs} "
              "interleaved runs per arm. Audit on: file sink, every statement's decision record "
              "synced (fdatasync, group commit) before its first row is sent (the sync overlaps "
              "with computing that row), its terminal record after. "
-             "Off: `audit.sink = \"off\"`.", "",
-             "| statement | protocol | clients | audit off stmts/s | audit on stmts/s | on / off "
-             "| on, no group wait, stmts/s | no wait / off |",
-             "|---|---|---|---|---|---|---|---|"]
+             "Off: `audit.sink = \"off\"`."
+             + (f" Baseline: `{baseline}` with the audit on." if baseline else ""), "",
+             "| statement | protocol | clients | audit off stmts/s | audit on stmts/s | on / off |"
+             + (" baseline on stmts/s | baseline / off |" if baseline else ""),
+             "|---|---|---|---|---|---|" + ("---|---|" if baseline else "")]
     for (workload, protocol, clients), arms in results.items():
         off = arms["off"]
-        lines.append(f"| {workload} | {protocol} | {clients} | {off:.0f} | {arms['on']:.0f} | "
-                     f"{arms['on'] / off:.3f} | {arms['on, no wait']:.0f} | "
-                     f"{arms['on, no wait'] / off:.3f} |")
+        line = (f"| {workload} | {protocol} | {clients} | {off:.0f} | {arms['on']:.0f} | "
+                f"{arms['on'] / off:.3f} |")
+        if baseline:
+            line += f" {arms['on, baseline']:.0f} | {arms['on, baseline'] / off:.3f} |"
+        lines.append(line)
     lines += ["", f"Records written by the audited gateway during the run: {records}."]
     text = "\n".join(lines) + "\n"
     write_report("audit", text)

@@ -16,6 +16,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -99,11 +100,13 @@ def load_postgres(port, table, schema, rows):
 
 
 def cpu_seconds(pids):
+    """User and system time of `pids` and of their children that have ended: a PostgreSQL
+    backend ends with its connection, and its time is then counted in the postmaster's."""
     ticks = 0
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])
+            ticks += sum(int(f) for f in fields[11:15])
         except (FileNotFoundError, ProcessLookupError):
             pass
     return ticks / os.sysconf("SC_CLK_TCK")
@@ -128,10 +131,16 @@ def rss_mib(pid):
 
 
 def one_run(client, conninfo, mode, sql, pids):
-    before = cpu_seconds(pids())
+    running = set(pids())
+    before = cpu_seconds(running)
     out = subprocess.run([str(client), conninfo, mode, sql], capture_output=True, text=True,
                          check=True).stdout.split()
-    cpu = cpu_seconds(pids()) - before
+    # A PostgreSQL backend's time reaches the postmaster once it has ended and been reaped.
+    for _ in range(200):
+        if set(pids()) <= running:
+            break
+        time.sleep(0.01)
+    cpu = cpu_seconds(running) - before
     rows, seconds = int(out[0]), float(out[2])
     if mode == "copy" and "binary" in sql:
         rows -= 1  # libpq hands binary COPY's trailer over as one more message

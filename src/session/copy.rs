@@ -1,23 +1,31 @@
 //! `COPY … TO STDOUT` in text, CSV and binary: an ordinary read (D10) whose rows are encoded as
 //! CopyData messages instead of DataRows, streamed the same way. Text is written by
-//! [`text_rows`] (the common types directly); CSV and binary by pgwire's encoder.
+//! [`text_rows`] and binary by [`binary_rows`] (the common types directly, as DataRows are);
+//! CSV by pgwire's encoder.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use datafusion::arrow::array::{Array, RecordBatch};
 use futures::{Stream, StreamExt};
-use pgwire::api::results::{CopyCsvOptions, CopyEncoder, CopyResponse, CopyTextOptions, FieldInfo};
+use pgwire::api::results::{
+    CopyCsvOptions, CopyEncoder, CopyResponse, CopyTextOptions, FieldFormat, FieldInfo,
+};
 use pgwire::error::PgWireResult;
 use pgwire::messages::copy::CopyData;
 use pgwire::types::format::FormatOptions;
 use pgwire::types::ToSqlText;
 use postgres_types::{IsNull, ToSql};
 
+use super::rows::RowBuffer;
 use super::values::{columns, Column};
 
 use crate::error::LakegateError;
 use crate::statement::CopyFormat;
+
+/// PGCOPY's signature, flags and header extension length.
+const BINARY_HEADER: &[u8] = b"PGCOPY\n\xFF\r\n\0\0\0\0\0\0\0\0\0";
 
 /// The COPY OUT response for a stream of wire-schema batches.
 pub fn copy_response(
@@ -26,6 +34,9 @@ pub fn copy_response(
     format: CopyFormat,
 ) -> CopyResponse {
     let columns = fields.len();
+    if format == CopyFormat::Binary {
+        return binary_copy(batches, &fields);
+    }
     let header = match format {
         CopyFormat::Csv { header: true } => {
             let names: Vec<String> = fields.iter().map(|f| csv_quote(f.name())).collect();
@@ -43,8 +54,81 @@ pub fn copy_response(
         futures::stream::iter(rows)
     });
     let data = futures::stream::iter(header.map(Ok)).chain(rows);
-    let format_code = if format == CopyFormat::Binary { 1 } else { 0 };
-    CopyResponse::new(format_code, columns, data)
+    CopyResponse::new(0, columns, data)
+}
+
+/// Binary COPY framed as PostgreSQL frames it: the header in the first message, with the first
+/// row or, for no rows, with the trailer (psycopg reads the signature and a row, or the
+/// trailer, from one message). pgwire's `CopyResponse::new` would send the trailer alone.
+fn binary_copy(
+    batches: impl Stream<Item = Result<RecordBatch, LakegateError>> + Send + 'static,
+    fields: &[FieldInfo],
+) -> CopyResponse {
+    let binary = binary_fields(fields);
+    let columns = binary.len();
+    let header_sent = Arc::new(AtomicBool::new(false));
+    let sent = Arc::clone(&header_sent);
+    let rows = batches.flat_map(move |batch| {
+        let rows = match batch {
+            Ok(batch) => {
+                let header = batch.num_rows() > 0 && !sent.swap(true, Ordering::Relaxed);
+                binary_rows(&batch, &binary, header)
+            }
+            Err(e) => vec![Err(e.into_pgwire())],
+        };
+        futures::stream::iter(rows)
+    });
+    let trailer = futures::stream::once(async move {
+        let mut last = BytesMut::with_capacity(BINARY_HEADER.len() + 2);
+        if !header_sent.load(Ordering::Relaxed) {
+            last.put_slice(BINARY_HEADER);
+        }
+        last.put_i16(-1);
+        Ok(CopyData::new(last.freeze()))
+    });
+    // Made as text and then marked binary: `new` appends its own trailer to binary responses.
+    let mut response = CopyResponse::new(0, columns, rows.chain(trailer));
+    response.format = 1;
+    response
+}
+
+/// The fields in binary format (a COPY statement's result is described in text).
+fn binary_fields(fields: &[FieldInfo]) -> Vec<FieldInfo> {
+    let binary = |f: &FieldInfo| {
+        let (name, ty) = (f.name().to_owned(), f.datatype().clone());
+        FieldInfo::new(name, f.table_id(), f.column_id(), ty, FieldFormat::Binary)
+    };
+    fields.iter().map(binary).collect()
+}
+
+/// Binary COPY rows: a field count, then each value as a DataRow holds it; `header` goes
+/// before the first. After an error, nothing more.
+fn binary_rows(
+    batch: &RecordBatch,
+    fields: &[FieldInfo],
+    header: bool,
+) -> Vec<PgWireResult<CopyData>> {
+    let schema = batch.schema();
+    let columns = columns(batch, &schema, fields, None);
+    let rows = batch.num_rows();
+    let mut out = RowBuffer(BytesMut::with_capacity(
+        BINARY_HEADER.len() + rows * (2 + columns.len() * 12),
+    ));
+    if header {
+        out.0.put_slice(BINARY_HEADER);
+    }
+    let mut encoded = Vec::with_capacity(rows);
+    for row in 0..rows {
+        out.0.put_i16(columns.len() as i16);
+        for (column, pg_field) in &columns {
+            if let Err(e) = out.write(column, pg_field, row) {
+                encoded.push(Err(e));
+                return encoded;
+            }
+        }
+        encoded.push(Ok(CopyData::new(out.0.split().freeze())));
+    }
+    encoded
 }
 
 fn new_encoder(fields: Arc<Vec<FieldInfo>>, format: CopyFormat) -> CopyEncoder {
@@ -222,5 +306,45 @@ mod tests {
         ]));
         let schema = Schema::new(vec![Field::new("s", escapes.data_type().clone(), true)]);
         same_as_pgwire(&RecordBatch::try_new(Arc::new(schema), vec![escapes]).unwrap());
+    }
+
+    fn bytes(rows: Vec<PgWireResult<CopyData>>) -> Vec<Bytes> {
+        rows.into_iter().map(|r| r.unwrap().data).collect()
+    }
+
+    #[test]
+    fn binary_rows_are_pgwires_copy_binary() {
+        let batch = super::super::rows::tests::batch();
+        let fields = binary_fields(&fields(&batch));
+        let mut encoder = new_encoder(Arc::new(fields.clone()), CopyFormat::Binary);
+        let theirs = bytes(encode_batch(&mut encoder, &fields, &batch));
+        let ours = bytes(binary_rows(&batch, &fields, true));
+        assert!(ours[0].starts_with(BINARY_HEADER));
+        assert_eq!(ours, theirs);
+    }
+
+    /// The messages of a binary COPY of `batches`.
+    fn binary_messages(batches: Vec<RecordBatch>) -> Vec<Bytes> {
+        let fields = Arc::new(fields(&batches[0]));
+        let stream = futures::stream::iter(batches.into_iter().map(Ok));
+        let mut response = copy_response(stream, fields, CopyFormat::Binary);
+        let messages = futures::executor::block_on(response.data_stream().collect::<Vec<_>>());
+        bytes(messages)
+    }
+
+    #[test]
+    fn binary_copy_starts_with_the_header_even_without_rows() {
+        let batch = super::super::rows::tests::batch();
+        let trailer = Bytes::from_static(b"\xFF\xFF");
+        let messages = binary_messages(vec![batch.slice(0, 0), batch.clone()]);
+        assert!(messages[0].starts_with(BINARY_HEADER));
+        assert_eq!(messages.len(), batch.num_rows() + 1);
+        assert_eq!(messages.last(), Some(&trailer));
+
+        let empty = binary_messages(vec![batch.slice(0, 0)]);
+        assert_eq!(
+            empty,
+            vec![Bytes::from([BINARY_HEADER, &trailer[..]].concat())]
+        );
     }
 }

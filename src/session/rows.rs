@@ -35,11 +35,17 @@ pub fn data_rows(batch: &RecordBatch, fields: &[FieldInfo]) -> Vec<PgWireResult<
     encoded
 }
 
-/// Values as a DataRow holds them: each a length (-1 for NULL) and its bytes.
-struct RowBuffer(BytesMut);
+/// Values as a DataRow (or a binary COPY row) holds them: each a length (-1 for NULL) and its
+/// bytes.
+pub(super) struct RowBuffer(pub(super) BytesMut);
 
 impl RowBuffer {
-    fn write(&mut self, column: &Column, pg_field: &FieldInfo, row: usize) -> PgWireResult<()> {
+    pub(super) fn write(
+        &mut self,
+        column: &Column,
+        pg_field: &FieldInfo,
+        row: usize,
+    ) -> PgWireResult<()> {
         if column.array.is_null(row) {
             self.0.put_i32(-1);
             return Ok(());

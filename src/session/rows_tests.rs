@@ -185,6 +185,20 @@ pub(crate) fn batch() -> RecordBatch {
             true,
         ),
         (
+            // Whole zero groups after the point, a fraction within one group, a mid value.
+            "n4",
+            decimal(
+                vec![
+                    Some(10_000_000),
+                    Some(1_000_000_000_000),
+                    Some(-12_345_678),
+                    Some(50),
+                ],
+                4,
+            ),
+            true,
+        ),
+        (
             "n28",
             decimal(
                 vec![Some(1), None, Some(-(10i128.pow(27))), Some(10i128.pow(28))],

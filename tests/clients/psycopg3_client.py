@@ -68,6 +68,13 @@ def copy_out(conn):
             copy.set_types(["int8", "text", "numeric"])
             decoded = list(copy.rows())
         S.check("COPY TO STDOUT binary", decoded == rows, (decoded, rows))
+        # PostgreSQL sends the signature with the trailer when there is no row; psycopg reads
+        # them from one message.
+        empty = "SELECT order_id FROM sales.orders WHERE order_id < 0"
+        with cur.copy(f"COPY ({empty}) TO STDOUT (FORMAT binary)") as copy:
+            copy.set_types(["int8"])
+            none = list(copy.rows())
+        S.check("COPY TO STDOUT binary, no rows", none == [], none)
         with cur.copy("COPY sales.customers TO STDOUT") as copy:
             customers = list(copy.rows())
         (n,) = conn.execute("SELECT count(*) FROM sales.customers").fetchone()
