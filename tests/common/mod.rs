@@ -34,10 +34,17 @@ pub fn test_lake() -> PathBuf {
     // A lock file keeps concurrent test binaries from generating the lake twice at once.
     let _guard = FileLock::acquire(&lock);
     if lakegate::demo::existing_scale(&root) != Some(TEST_SCALE) {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        runtime
-            .block_on(lakegate::demo::generate(&root, TEST_SCALE, false))
-            .unwrap();
+        // On a thread of its own: async tests call this too, and a runtime cannot block
+        // inside another one.
+        let target = root.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime
+                .block_on(lakegate::demo::generate(&target, TEST_SCALE, false))
+                .unwrap();
+        })
+        .join()
+        .expect("generating the test lake");
     }
     root
 }
