@@ -11,7 +11,11 @@
   startup  time from exec to the first accepted connection and the first `SELECT 1` answer, with
            the demo lake present; comparator: `pg_ctl start -w` of a private PostgreSQL cluster.
 
+`--baseline OTHER_BIN` adds smallq arms for another build (its `SELECT 1` and point lookup), run
+interleaved with the others, for a before/after in one run.
+
 Usage: python3 benches/service.py LAKEGATE_BIN [--quick] [--runs N] [--part smallq|memory|startup]
+                                  [--baseline OTHER_BIN]
 """
 
 import os
@@ -84,10 +88,12 @@ def prepare_pg():
                         PG["dbname"]], check=True, capture_output=True)
 
 
-def smallq(binary, work, runs, seconds):
+def smallq(binary, work, runs, seconds, baseline=""):
     prepare_pg()
     lake = demo_lake(binary, 0.1)
-    proc, port = gateway(binary, lake, work, "smallq")
+    gateways = [gateway(binary, lake, work, "smallq")]
+    if baseline:
+        gateways.append(gateway(baseline, lake, work, "smallq-baseline"))
     scripts = {"SELECT 1": "SELECT 1;\n",
                "point lookup": "\\set id random(1, 5000)\n"
                                "SELECT name, segment FROM sales.customers WHERE customer_id = :id;\n"}
@@ -95,10 +101,12 @@ def smallq(binary, work, runs, seconds):
     for i, (name, sql) in enumerate(scripts.items()):
         files[name] = work / f"smallq{i}.sql"
         files[name].write_text(sql)
-    arms = {"lakegate SELECT 1": (("127.0.0.1", port, "analyst", "lake"), files["SELECT 1"]),
-            "lakegate point lookup": (("127.0.0.1", port, "analyst", "lake"), files["point lookup"]),
-            "PostgreSQL SELECT 1": ((PG["host"], PG["port"], PG["user"], PG["dbname"]), files["SELECT 1"]),
-            "PostgreSQL select-only": ((PG["host"], PG["port"], PG["user"], PG["dbname"]), "-S")}
+    arms = {}
+    for label, (_, port) in zip(("lakegate", "baseline"), gateways):
+        for name in scripts:
+            arms[f"{label} {name}"] = (("127.0.0.1", port, "analyst", "lake"), files[name])
+    arms["PostgreSQL SELECT 1"] = ((PG["host"], PG["port"], PG["user"], PG["dbname"]), files["SELECT 1"])
+    arms["PostgreSQL select-only"] = ((PG["host"], PG["port"], PG["user"], PG["dbname"]), "-S")
     results = {}
     try:
         cases = [(p, c) for p in ("simple", "prepared") for c in CLIENTS]
@@ -113,8 +121,9 @@ def smallq(binary, work, runs, seconds):
             log(f"  [{n}/{len(cases)}] {protocol}, {clients} clients: " + ", ".join(
                 f"{arm} {results[(protocol, clients, arm)][0]:.0f}/s" for arm in arms))
     finally:
-        proc.terminate()
-        proc.wait()
+        for proc, _ in gateways:
+            proc.terminate()
+            proc.wait()
     return results
 
 
@@ -313,6 +322,7 @@ def main():
     if not args or args[0].startswith("-"):
         sys.exit(__doc__)
     binary, quick = args[0], "--quick" in args
+    baseline = option(args, "--baseline", "")
     runs = option(args, "--runs", 1 if quick else 3)
     parts = option(args, "--part", "smallq,memory,startup").split(",")
     seconds, idle_count = (2, 100) if quick else (5, 200)
@@ -322,8 +332,11 @@ def main():
     stamp = datetime.now(timezone.utc)
     lines = [f"# Service benchmark {stamp:%Y-%m-%d %H:%M} UTC", "", "Release build.", ""]
     if "smallq" in parts:
-        log(f"[smallq] 2 protocols x {len(CLIENTS)} client counts x 4 arms x {runs} runs, {seconds} s each")
-        lines += smallq_table(smallq(binary, work, runs, seconds), runs, seconds) + [""]
+        arms = 6 if baseline else 4
+        log(f"[smallq] 2 protocols x {len(CLIENTS)} client counts x {arms} arms x {runs} runs, {seconds} s each")
+        if baseline:
+            lines += [f"Baseline: `{baseline}`.", ""]
+        lines += smallq_table(smallq(binary, work, runs, seconds, baseline), runs, seconds) + [""]
     if "memory" in parts:
         log(f"[memory] {idle_count} idle connections; a sort under a 16 MiB limit")
         lines += memory_table(idle_connections(binary, work, idle_count), idle_count,

@@ -156,6 +156,47 @@ async fn the_operations_endpoint_reports_health_readiness_and_metrics() {
     );
 }
 
+/// A session keeps the physical plans of its repeated statements (`plan_cache.rs`): a kept
+/// plan runs again from a reset copy, so every run answers in full, through the row filter
+/// of the principal's policy, with each run's own parameters.
+#[tokio::test]
+async fn repeated_statements_reuse_their_plans_and_answer_in_full_each_time() {
+    let served = serve();
+    let lookups = r#"lakegate_cache_lookups_total{cache="plans"}"#;
+    let misses = r#"lakegate_cache_misses_total{cache="plans"}"#;
+    let emea = client(&served, "emea_analyst").await;
+    let day = "FROM sales.orders WHERE order_date = '2024-03-15'";
+    let everything = format!("SELECT order_id, region {day}");
+    let first = emea.query(everything.as_str(), &[]).await.unwrap();
+    assert!(!first.is_empty());
+    assert!(first.iter().all(|row| row.get::<_, String>(1) == "EMEA"));
+    let before = get(served.http, "/metrics").1;
+    for _ in 0..3 {
+        assert_eq!(
+            emea.query(everything.as_str(), &[]).await.unwrap().len(),
+            first.len()
+        );
+    }
+    let lookup = emea
+        .prepare(&format!("SELECT order_id, region {day} AND order_id = $1"))
+        .await
+        .unwrap();
+    for row in first.iter().take(3) {
+        let id: i64 = row.get(0);
+        for _ in 0..2 {
+            let found = emea.query(&lookup, &[&id]).await.unwrap();
+            assert_eq!(found.len(), 1);
+            assert_eq!(found[0].get::<_, i64>(0), id);
+        }
+    }
+    let after = get(served.http, "/metrics").1;
+    let reused = |m: &str| sample(m, lookups) - sample(m, misses);
+    assert!(
+        reused(&after) - reused(&before) >= 6.0,
+        "3 repeated queries and 3 repeated lookups reuse their plans: {after}"
+    );
+}
+
 #[tokio::test]
 async fn sigterm_lets_the_running_statement_finish_and_ends_idle_sessions() {
     let mut served = serve();

@@ -47,6 +47,8 @@ impl TableProvider for FreshTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        // The refresh happens here, at planning, so a kept plan would skip it.
+        crate::scan::report::mark_uncacheable(state);
         // What was shipped before stays readable when shipping fails now.
         if let Err(e) = self.refresh.before_read().await {
             tracing::warn!(table = %self.name, error = %e, "reading without the latest records");

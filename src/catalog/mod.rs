@@ -122,6 +122,9 @@ pub struct LakeCatalog {
     /// Bumped whenever anything in the catalog changes (a table's definition, a database's
     /// parameters, where tags live), so access decisions and prepared plans are made again.
     version: AtomicU64,
+    /// Bumped after every write statement through this gateway, so plans kept for reuse
+    /// (which hold file lists and snapshots) are made again.
+    data_version: AtomicU64,
     /// Brings tables marked as fresh-read (the audit tables) up to date before they are read.
     before_read: std::sync::OnceLock<Arc<dyn fresh::BeforeRead>>,
 }
@@ -156,6 +159,7 @@ impl LakeCatalog {
             refresh: Mutex::new(None),
             generation: AtomicU64::new(0),
             version: AtomicU64::new(0),
+            data_version: AtomicU64::new(0),
             before_read: std::sync::OnceLock::new(),
         })
     }
@@ -173,6 +177,21 @@ impl LakeCatalog {
     /// Changes whenever any catalog entry changes.
     pub fn version(&self) -> u64 {
         self.version.load(Ordering::Relaxed)
+    }
+
+    /// Changes after each write made through this gateway.
+    pub fn data_version(&self) -> u64 {
+        self.data_version.load(Ordering::Relaxed)
+    }
+
+    pub fn note_data_written(&self) {
+        self.data_version.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How long a plan that lists files may be reused: a fresh plan would see a change made
+    /// outside this gateway once the shorter of the metadata and listing caches expires.
+    pub fn plan_reuse_limit(&self) -> std::time::Duration {
+        self.settings.ttl.min(self.settings.listing_ttl)
     }
 
     /// "Glue" or "fixtures".

@@ -31,7 +31,7 @@ pub struct StatementLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CacheLabels {
-    /// delta_snapshots, partitions, listings.
+    /// delta_snapshots, partitions, listings, plans (a session's kept physical plans).
     pub cache: &'static str,
 }
 
@@ -182,13 +182,13 @@ impl Metrics {
         }
     }
 
-    fn cache_lookup(&self, cache: &'static str) {
+    pub fn cache_lookup(&self, cache: &'static str) {
         self.cache_lookups
             .get_or_create(&CacheLabels { cache })
             .inc();
     }
 
-    fn cache_missed(&self, cache: &'static str) {
+    pub fn cache_missed(&self, cache: &'static str) {
         self.cache_misses
             .get_or_create(&CacheLabels { cache })
             .inc();

@@ -22,7 +22,9 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
-use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
+use datafusion::physical_plan::execution_plan::{
+    reset_plan_states, ChildrenPropertiesMode, ReplaceChildrenOptions,
+};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, PlanProperties,
@@ -76,6 +78,11 @@ impl SecureScanExec {
             scan,
             properties: Arc::new(properties),
         })
+    }
+
+    /// The plan that reads the table, for checks that must see through the barrier.
+    pub fn raw_scan(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.scan.raw_scan
     }
 }
 
@@ -163,6 +170,18 @@ impl ExecutionPlan for SecureScanExec {
             children,
             ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
         )
+    }
+
+    /// The raw scan is hidden from tree walks, so its state (a file scan's shared work queue)
+    /// is reset here, for a kept plan that runs again.
+    fn reset_state(self: Arc<Self>) -> Result<Arc<dyn ExecutionPlan>> {
+        let mut scan = self.scan.clone();
+        scan.raw_scan = reset_plan_states(Arc::clone(&scan.raw_scan))?;
+        Ok(Arc::new(Self {
+            table: self.table.clone(),
+            scan,
+            properties: Arc::clone(&self.properties),
+        }))
     }
 
     fn execute(

@@ -12,7 +12,7 @@
 //! the old policy in force.
 
 pub mod access;
-mod barrier;
+pub mod barrier;
 pub mod cli;
 pub mod compile;
 mod decide;

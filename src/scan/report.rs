@@ -2,6 +2,7 @@
 //! Each session puts a fresh report in its config at a statement's start; table providers add to
 //! it when they plan a scan; EXPLAIN prints it (and the audit record will carry it).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use datafusion::catalog::Session;
@@ -84,6 +85,8 @@ pub struct PolicyRead {
 pub struct ScanReport {
     scans: Mutex<Vec<TableScan>>,
     reads: Mutex<Vec<PolicyRead>>,
+    /// Set by a scan whose plan must not be run again (it does its work while planning).
+    uncacheable: AtomicBool,
 }
 
 impl ScanReport {
@@ -98,6 +101,10 @@ impl ScanReport {
     pub fn policy_reads(&self) -> Vec<PolicyRead> {
         self.reads.lock().expect("scan report").clone()
     }
+
+    pub fn uncacheable(&self) -> bool {
+        self.uncacheable.load(Ordering::Relaxed)
+    }
 }
 
 /// Records a scan in the statement's report, if the session keeps one.
@@ -111,6 +118,13 @@ pub fn record(state: &dyn Session, scan: TableScan) {
 pub fn record_policy_read(state: &dyn Session, read: PolicyRead) {
     if let Some(report) = state.config().get_extension::<ScanReport>() {
         report.reads.lock().expect("scan report").push(read);
+    }
+}
+
+/// Marks the statement's plan as one to make again at each execution.
+pub fn mark_uncacheable(state: &dyn Session) {
+    if let Some(report) = state.config().get_extension::<ScanReport>() {
+        report.uncacheable.store(true, Ordering::Relaxed);
     }
 }
 

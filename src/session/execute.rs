@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{LogicalPlan, Statement as PlanStatement};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
@@ -13,6 +14,7 @@ use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
 
 use super::encode::{field_infos, format_options, wire_schema};
 use super::origin::{column_origins, ColumnOrigin};
+use super::plan_cache::{PhysicalQuery, Stamp};
 use super::stream::{audited, data_rows, guarded_batches, StatementGuard};
 use super::timestamps::TextTimestamps;
 use super::view::PrincipalView;
@@ -144,38 +146,37 @@ impl Session {
         }
         let mut guard = StatementGuard::new(self.start_statement(), self.statement_timeout_ms());
         guard.running = Some(Arc::new(self.admitted(&guard).await?));
-        let report = crate::scan::report::start(self.ctx.state_ref().write().config_mut());
-        let frame = tokio::select! {
-            frame = self.ctx.execute_logical_plan(planned.plan.clone()) => frame?,
-            _ = guard.cancel.cancelled() => return Err(LakegateError::Canceled),
-        };
-        if let LogicalPlan::Statement(PlanStatement::Prepare(prepare)) = &planned.plan {
-            self.remember_sql_prepared(&prepare.name);
-        }
-        if let Some(tag) = tag {
-            return Ok(Response::Execution(Tag::new(tag)));
-        }
-        // SQL-level EXECUTE: the result is that of the prepared statement, known only now.
-        let planned = match planned.plan {
-            LogicalPlan::Statement(PlanStatement::Execute(_)) => {
+        // PREPARE, EXECUTE and DEALLOCATE go through DataFusion's own handling; SQL-level
+        // EXECUTE gives the prepared query's plan, whose result is known only now.
+        let planned = match &planned.plan {
+            LogicalPlan::Statement(statement) => {
+                let frame = tokio::select! {
+                    frame = self.ctx.execute_logical_plan(planned.plan.clone()) => frame?,
+                    _ = guard.cancel.cancelled() => return Err(LakegateError::Canceled),
+                };
+                if let PlanStatement::Prepare(prepare) = statement {
+                    self.remember_sql_prepared(&prepare.name);
+                }
+                if let Some(tag) = tag {
+                    return Ok(Response::Execution(Tag::new(tag)));
+                }
                 let view = self.view.load_full();
                 self.describe(frame.logical_plan().clone(), &view)
             }
             _ => planned,
         };
         let fields = Arc::new(self.fields(&planned, format)?);
-        let task = Arc::new(frame.task_ctx());
         let physical = tokio::select! {
-            physical = frame.create_physical_plan() => physical
-                .map_err(|e| name_unreadable_table(e.into(), &report.scans()))?,
+            physical = self.physical_query(&planned) => physical?,
             _ = guard.cancel.cancelled() => return Err(LakegateError::Canceled),
         };
+        let report = physical.report;
         // D9: what the statement may read goes on record now; its first row waits until the
         // record is durable, while the sync overlaps with computing that row.
         let scans = report.scans();
         audit.set_reads(&scans, &report.policy_reads());
         let decision = audit.queue_decision().await;
-        let stream = datafusion::physical_plan::execute_stream(physical, task)
+        let stream = datafusion::physical_plan::execute_stream(physical.plan, self.task_context())
             .map_err(|e| name_unreadable_table(e.into(), &scans))?;
         let stream = match &planned.plan {
             LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) => {
@@ -200,6 +201,63 @@ impl Session {
             response.set_command_tag("EXPLAIN");
         }
         Ok(Response::Query(response))
+    }
+
+    /// The physical plan of a query: the one kept from an earlier execution if it is still
+    /// valid (`plan_cache.rs`), else planned now and kept when it can be run again. A query
+    /// planned under an earlier policy load or catalog (a reload came while it waited) is
+    /// neither matched nor kept: its tables were bound under the old decisions, and the
+    /// logical plan compares equal to the new one (a scan's source is not compared).
+    async fn physical_query(&self, planned: &PlannedQuery) -> Result<PhysicalQuery, LakegateError> {
+        let stamp = self.plan_stamp();
+        let current = planned.policy_epoch == stamp.policy_epoch
+            && planned.catalog_version == stamp.catalog_version;
+        let reuse_limit = self.gateway.lake.plan_reuse_limit();
+        let metrics = crate::ops::metrics::metrics();
+        metrics.cache_lookup("plans");
+        if let Some(kept) = current
+            .then(|| self.plans.get(&planned.plan, &stamp, reuse_limit))
+            .flatten()
+        {
+            return Ok(kept?);
+        }
+        metrics.cache_missed("plans");
+        let report = crate::scan::report::start(self.ctx.state_ref().write().config_mut());
+        let state = self.ctx.state();
+        let physical = state
+            .create_physical_plan(&planned.plan)
+            .await
+            .map_err(|e| name_unreadable_table(e.into(), &report.scans()))?;
+        let query = PhysicalQuery {
+            plan: physical,
+            report,
+        };
+        let explain = matches!(
+            planned.plan,
+            LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)
+        );
+        if current && !explain {
+            self.plans.put(&planned.plan, &query, stamp, reuse_limit);
+        }
+        Ok(query)
+    }
+
+    /// What a plan made now is made under.
+    fn plan_stamp(&self) -> Stamp {
+        let lake = &self.gateway.lake;
+        Stamp {
+            policy_epoch: self.gateway.policies.epoch(),
+            catalog_version: lake.version(),
+            data_version: lake.data_version(),
+            default_schema: self.default_schema(),
+        }
+    }
+
+    /// The session's task context, built at its first statement (after its functions were
+    /// registered). It carries that statement's scan report, which only planning reads.
+    fn task_context(&self) -> Arc<TaskContext> {
+        let build = || Arc::new(TaskContext::from(&*self.ctx.state_ref().read()));
+        Arc::clone(self.task_context.get_or_init(build))
     }
 
     /// Text-format timestamp columns, printed in the session's time zone.

@@ -14,6 +14,7 @@ mod memory;
 mod naming;
 mod origin;
 mod params;
+mod plan_cache;
 mod portal_execute;
 pub mod query_id;
 mod renames;
@@ -78,6 +79,11 @@ pub struct Session {
     temp_tables: crate::write::temp::TempTables,
     /// Renames of the open transaction, applied together (see `renames.rs`).
     held_renames: renames::HeldRenames,
+    /// Physical plans of repeated statements (see `plan_cache.rs`).
+    plans: plan_cache::PlanCache,
+    /// What execution needs of the session's state, built once: building it copies every
+    /// function registry, which cost as much as a small statement's execution.
+    task_context: std::sync::OnceLock<Arc<datafusion::execution::TaskContext>>,
 }
 
 /// The session-end record (AD-01: every session has a start and an end on record).
@@ -137,6 +143,8 @@ impl Session {
             cursors: cursors::Cursors::default(),
             temp_tables,
             held_renames: renames::HeldRenames::default(),
+            plans: plan_cache::PlanCache::default(),
+            task_context: std::sync::OnceLock::new(),
         };
         session.apply_search_path();
         Ok(session)

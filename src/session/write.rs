@@ -31,8 +31,24 @@ pub(super) enum Relation {
 pub(super) type Notices = Vec<String>;
 
 impl Session {
-    /// Runs a write statement; notices for the client are appended to `notices`.
+    /// Runs a write statement; notices for the client are appended to `notices`. Whatever
+    /// its outcome, plans kept for reuse are made again afterwards (a failed write may still
+    /// have changed something, and being sure costs only a replanning).
     pub(super) async fn write(
+        &self,
+        command: WriteCommand,
+        in_transaction: bool,
+        audit: &mut StatementAudit,
+        notices: &mut Notices,
+    ) -> Result<Response, LakegateError> {
+        let result = self
+            .write_command(command, in_transaction, audit, notices)
+            .await;
+        self.gateway.lake.note_data_written();
+        result
+    }
+
+    async fn write_command(
         &self,
         command: WriteCommand,
         in_transaction: bool,
