@@ -166,12 +166,17 @@ def idle_connections(binary, work, count):
                                  password="analyst") for _ in range(count)]
         time.sleep(1)
         after = memory_of(proc.pid)
+        for conn in conns:
+            conn.execute("SELECT 1").fetchall()
+        time.sleep(1)
+        used = memory_of(proc.pid)
         for conn in conns + [first]:
             conn.close()
     finally:
         proc.terminate()
         proc.wait()
     lakegate = tuple((a - b) / count for a, b in zip(after, before))
+    lakegate_used = tuple((a - b) / count for a, b in zip(used, before))
     with psycopg.connect(**PG) as conn:
         room = int(conn.execute("SHOW max_connections").fetchone()[0]) - 10
     conns = [psycopg.connect(**PG, application_name="lakegate-bench-idle")
@@ -184,7 +189,7 @@ def idle_connections(binary, work, count):
     for conn in conns:
         conn.close()
     postgres = tuple(sum(m[i] for m in per_backend) / len(per_backend) for i in range(2))
-    return lakegate, postgres
+    return lakegate, lakegate_used, postgres
 
 
 def spill(binary, work):
@@ -217,7 +222,7 @@ def spill(binary, work):
 
 
 def memory_table(idle, count, spilled):
-    (lg_rss, lg_pss), (pg_rss, pg_pss) = idle
+    (lg_rss, lg_pss), (used_rss, used_pss), (pg_rss, pg_pss) = idle
     lines = ["## E. Memory", "",
              f"{count} idle connections (psycopg, signed in as analyst, one statement run on the "
              "first); lakegate: growth of the server's RSS and PSS divided by the count; "
@@ -225,6 +230,7 @@ def memory_table(idle, count, spilled):
              "max_connections leaves room for).", "",
              "| server | KiB RSS per idle connection | KiB PSS per idle connection |", "|---|---|---|",
              f"| lakegate | {lg_rss:.0f} | {lg_pss:.0f} |",
+             f"| lakegate, after one `SELECT 1` on each | {used_rss:.0f} | {used_pss:.0f} |",
              f"| PostgreSQL 15 (per backend) | {pg_rss:.0f} | {pg_pss:.0f} |", "",
              "A full sort of the demo orders (scale 1, window over 500k rows), then `SELECT 1` on "
              "a new connection:", "",
