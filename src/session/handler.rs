@@ -109,7 +109,7 @@ impl SimpleQueryHandler for QueryHandler {
             prepared: None,
             unparsed: false,
         };
-        let commands = match statement::parse(query) {
+        let commands = match session.parsed.parse(query) {
             Ok(commands) => commands,
             Err(e) => {
                 let unparsed = StatementSource {
@@ -412,7 +412,7 @@ type Parsed = (Command, Option<PlannedQuery>, Vec<Option<DataType>>);
 
 /// One statement, with its plan when it is a query.
 async fn parse_and_plan(session: &Session, sql: &str) -> Result<Option<Parsed>, LakegateError> {
-    let mut commands = statement::parse(sql)?;
+    let mut commands = session.parsed.parse(sql)?;
     let command = match commands.len() {
         0 => return Ok(None),
         1 => commands.remove(0),

@@ -14,6 +14,7 @@ mod memory;
 mod naming;
 mod origin;
 mod params;
+mod parsed;
 mod plan_cache;
 mod portal_execute;
 pub mod query_id;
@@ -81,6 +82,8 @@ pub struct Session {
     held_renames: renames::HeldRenames,
     /// Physical plans of repeated statements (see `plan_cache.rs`).
     plans: plan_cache::PlanCache,
+    /// Commands of statement texts parsed before (see `parsed.rs`).
+    parsed: parsed::ParsedTexts,
     /// What execution needs of the session's state, built once: building it copies every
     /// function registry, which cost as much as a small statement's execution.
     task_context: std::sync::OnceLock<Arc<datafusion::execution::TaskContext>>,
@@ -144,6 +147,7 @@ impl Session {
             temp_tables,
             held_renames: renames::HeldRenames::default(),
             plans: plan_cache::PlanCache::default(),
+            parsed: parsed::ParsedTexts::default(),
             task_context: std::sync::OnceLock::new(),
         };
         session.apply_search_path();
