@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, SchemaRef};
-use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{LogicalPlan, Statement as PlanStatement};
 use datafusion::sql::parser::Statement as DfStatement;
@@ -361,11 +360,7 @@ fn check_read_only(plan: &LogicalPlan) -> Result<(), LakegateError> {
             _ => None,
         };
         refusal = problem;
-        Ok(if refusal.is_some() {
-            TreeNodeRecursion::Stop
-        } else {
-            TreeNodeRecursion::Continue
-        })
+        Ok(super::plan_cache::continue_while(refusal.is_none()))
     })?;
     match refusal {
         Some(what) => Err(LakegateError::PermissionDenied(format!(

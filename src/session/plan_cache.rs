@@ -183,7 +183,8 @@ fn reads_tables(plan: &LogicalPlan) -> bool {
     reads
 }
 
-fn continue_while(going: bool) -> TreeNodeRecursion {
+/// A tree walk's answer: go on while `going`, else stop.
+pub(super) fn continue_while(going: bool) -> TreeNodeRecursion {
     match going {
         true => TreeNodeRecursion::Continue,
         false => TreeNodeRecursion::Stop,

@@ -51,18 +51,28 @@ async fn row_count(ctx: &SessionContext, query: PhysicalQuery) -> usize {
     batches.iter().map(|b| b.num_rows()).sum()
 }
 
+/// Keeps `query`, then runs it as a session does (as it is first, then reset copies of the
+/// kept plan), checking each run's row count.
+async fn assert_every_run_counts(
+    ctx: &SessionContext,
+    logical: &LogicalPlan,
+    query: PhysicalQuery,
+    rows: usize,
+) {
+    let cache = PlanCache::default();
+    cache.put(logical, &query, STAMP, AN_HOUR);
+    assert_eq!(row_count(ctx, query).await, rows);
+    for _ in 0..3 {
+        let kept = cache.get(logical, &STAMP, AN_HOUR).expect("kept").unwrap();
+        assert_eq!(row_count(ctx, kept).await, rows);
+    }
+}
+
 #[tokio::test]
 async fn a_kept_file_scan_runs_again_with_the_same_rows() {
     let ctx = context_with_table("again").await;
     let (logical, query) = planned(&ctx, "SELECT id, name FROM t WHERE id >= 2").await;
-    let cache = PlanCache::default();
-    cache.put(&logical, &query, STAMP, AN_HOUR);
-    // As in a session: the plan runs as it is first, then reset copies.
-    assert_eq!(row_count(&ctx, query).await, 2);
-    for _ in 0..3 {
-        let kept = cache.get(&logical, &STAMP, AN_HOUR).expect("kept").unwrap();
-        assert_eq!(row_count(&ctx, kept).await, 2);
-    }
+    assert_every_run_counts(&ctx, &logical, query, 2).await;
 }
 
 #[tokio::test]
@@ -81,13 +91,7 @@ async fn the_scan_behind_a_policy_barrier_is_reset_for_each_run() {
         plan: Arc::new(barrier),
         report: query.report,
     };
-    let cache = PlanCache::default();
-    cache.put(&logical, &query, STAMP, AN_HOUR);
-    assert_eq!(row_count(&ctx, query).await, 3);
-    for _ in 0..3 {
-        let kept = cache.get(&logical, &STAMP, AN_HOUR).expect("kept").unwrap();
-        assert_eq!(row_count(&ctx, kept).await, 3);
-    }
+    assert_every_run_counts(&ctx, &logical, query, 3).await;
 }
 
 #[tokio::test]
