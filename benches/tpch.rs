@@ -2,15 +2,19 @@
 //! default SessionConfig over the same Parquet directories, as listing tables (the Hive
 //! partition keys of lineitem and orders declared as strings).
 //!
-//! Usage: `cargo bench --bench tpch -- PARQUET_DIR`, then one query per line on stdin; answers
-//! `<wall ms> <rows>` per query on stdout (planning and execution, results collected).
+//! Usage: `cargo bench --bench tpch -- PARQUET_DIR [--plain-strings] [--join-in-lists]`, then
+//! one query per line on stdin; answers `<wall ms> <rows>` per query on stdout (planning and
+//! execution, results collected). The options set what the gateway's sessions set
+//! (`src/session/mod.rs`), to tell their cost apart from the wire's: `--plain-strings` reads
+//! strings as `Utf8` rather than `Utf8View`, `--join-in-lists` hands join keys to scans as IN
+//! lists of up to 4,096 values.
 
 use std::io::{BufRead, Write};
 use std::time::Instant;
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
 
 /// The allocator the gateway uses (`src/main.rs`), as datafusion-cli does: the comparison is of
 /// the gateway's work, not of two allocators.
@@ -42,7 +46,18 @@ async fn main() -> Result<()> {
         eprintln!("usage: tpch PARQUET_DIR  (queries on stdin, one per line)");
         std::process::exit(2);
     };
-    let ctx = SessionContext::new();
+    let mut config = SessionConfig::new();
+    let options = config.options_mut();
+    if args.iter().any(|a| a == "--plain-strings") {
+        options.sql_parser.map_string_types_to_utf8view = false;
+        options.execution.parquet.schema_force_view_types = false;
+    }
+    if args.iter().any(|a| a == "--join-in-lists") {
+        options
+            .optimizer
+            .hash_join_inlist_pushdown_max_distinct_values = 4096;
+    }
+    let ctx = SessionContext::new_with_config(config);
     for (table, key) in TABLES {
         let keys = key.map(|k| vec![(k.to_owned(), DataType::Utf8)]);
         let options = ParquetReadOptions::default().table_partition_cols(keys.unwrap_or_default());

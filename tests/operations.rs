@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{audit_segments, fresh_audit_dir, sqlstate, test_lake};
-use tokio_postgres::NoTls;
+use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 struct Served {
     child: Child,
@@ -162,8 +162,8 @@ async fn the_operations_endpoint_reports_health_readiness_and_metrics() {
 #[tokio::test]
 async fn repeated_statements_reuse_their_plans_and_answer_in_full_each_time() {
     let served = serve();
-    let lookups = r#"lakegate_cache_lookups_total{cache="plans"}"#;
-    let misses = r#"lakegate_cache_misses_total{cache="plans"}"#;
+    let lookups = |cache: &str| format!(r#"lakegate_cache_lookups_total{{cache="{cache}"}}"#);
+    let misses = |cache: &str| format!(r#"lakegate_cache_misses_total{{cache="{cache}"}}"#);
     let emea = client(&served, "emea_analyst").await;
     let day = "FROM sales.orders WHERE order_date = '2024-03-15'";
     let everything = format!("SELECT order_id, region {day}");
@@ -176,6 +176,11 @@ async fn repeated_statements_reuse_their_plans_and_answer_in_full_each_time() {
             emea.query(everything.as_str(), &[]).await.unwrap().len(),
             first.len()
         );
+        let simple = emea.simple_query(everything.as_str()).await.unwrap();
+        let rows = simple
+            .iter()
+            .filter(|m| matches!(m, SimpleQueryMessage::Row(_)));
+        assert_eq!(rows.count(), first.len());
     }
     let lookup = emea
         .prepare(&format!("SELECT order_id, region {day} AND order_id = $1"))
@@ -190,10 +195,15 @@ async fn repeated_statements_reuse_their_plans_and_answer_in_full_each_time() {
         }
     }
     let after = get(served.http, "/metrics").1;
-    let reused = |m: &str| sample(m, lookups) - sample(m, misses);
+    let reused = |m: &str, cache: &str| sample(m, &lookups(cache)) - sample(m, &misses(cache));
+    let gained = |cache: &str| reused(&after, cache) - reused(&before, cache);
     assert!(
-        reused(&after) - reused(&before) >= 6.0,
-        "3 repeated queries and 3 repeated lookups reuse their plans: {after}"
+        gained("plans") >= 9.0,
+        "6 repeated queries and 3 repeated lookups reuse their plans: {after}"
+    );
+    assert!(
+        gained("statements") >= 6.0,
+        "6 repeated query texts (3 parsed, 3 simple) are not planned again: {after}"
     );
 }
 

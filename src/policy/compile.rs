@@ -189,6 +189,26 @@ impl TablePolicy {
     pub fn can_select(&self) -> bool {
         self.columns.iter().any(|c| c.readable)
     }
+
+    /// Every column readable as it is, for tests of what sits around a secured table.
+    #[cfg(test)]
+    pub fn reading_all(table: &str, schema: &datafusion::arrow::datatypes::Schema) -> Self {
+        let column =
+            |(index, field): (usize, &datafusion::arrow::datatypes::FieldRef)| PolicyColumn {
+                name: field.name().clone(),
+                index,
+                readable: true,
+                condition: None,
+                mask: None,
+            };
+        Self {
+            table: table.to_owned(),
+            columns: schema.fields().iter().enumerate().map(column).collect(),
+            row_filter: None,
+            conflicts: Vec::new(),
+            decided_by: Vec::new(),
+        }
+    }
 }
 
 impl PrincipalRules {

@@ -50,6 +50,11 @@ impl SecureTable {
         })
     }
 
+    /// The table read under the policy (a lake table or a view).
+    pub fn inner(&self) -> &Arc<dyn TableProvider> {
+        &self.inner
+    }
+
     /// Columns whose values are not the raw values: user predicates on them must see the masked
     /// or NULLed value, so they are never pushed into the raw scan.
     fn is_rewritten(&self, name: &str) -> bool {

@@ -58,14 +58,32 @@ impl Session {
                 tracing::warn!(error = %e, "cannot number the tables in pg_catalog");
             }
         }
-        let state = self.ctx.state();
         let mut statement = statement.clone();
         self.temp_tables.qualify(&mut statement);
-        let plan = state
-            .statement_to_plan(DfStatement::Statement(Box::new(statement)))
+        let stamp = self.plan_stamp();
+        let reuse_limit = self.gateway.lake.plan_reuse_limit();
+        let metrics = crate::ops::metrics::metrics();
+        metrics.cache_lookup("statements");
+        if let Some(kept) = self.planned_queries.get(&statement, &stamp, reuse_limit) {
+            return Ok(kept);
+        }
+        metrics.cache_missed("statements");
+        let plan = self
+            .ctx
+            .state()
+            .statement_to_plan(DfStatement::Statement(Box::new(statement.clone())))
             .await?;
         check_read_only(&plan)?;
-        Ok(self.describe(plan, &view))
+        let planned = self.describe(plan, &view);
+        // As for physical plans: a reload or refresh that came while planning leaves a plan
+        // bound to the old decisions, which must not be kept under the new stamp.
+        if planned.policy_epoch == stamp.policy_epoch
+            && planned.catalog_version == stamp.catalog_version
+        {
+            self.planned_queries
+                .put(&statement, &planned, stamp, reuse_limit);
+        }
+        Ok(planned)
     }
 
     /// A prepared statement's plan, planned again if the policy was reloaded or the catalog

@@ -16,6 +16,7 @@ mod origin;
 mod params;
 mod parsed;
 mod plan_cache;
+mod planned_queries;
 mod portal_execute;
 pub mod query_id;
 mod renames;
@@ -82,6 +83,8 @@ pub struct Session {
     held_renames: renames::HeldRenames,
     /// Physical plans of repeated statements (see `plan_cache.rs`).
     plans: plan_cache::PlanCache,
+    /// What repeated statements were planned to (see `planned_queries.rs`).
+    planned_queries: planned_queries::PlannedQueries,
     /// Commands of statement texts parsed before (see `parsed.rs`).
     parsed: parsed::ParsedTexts,
     /// What execution needs of the session's state, built once: building it copies every
@@ -147,6 +150,7 @@ impl Session {
             temp_tables,
             held_renames: renames::HeldRenames::default(),
             plans: plan_cache::PlanCache::default(),
+            planned_queries: planned_queries::PlannedQueries::default(),
             parsed: parsed::ParsedTexts::default(),
             task_context: std::sync::OnceLock::new(),
         };

@@ -26,12 +26,14 @@ use std::time::{Duration, Instant};
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::source_as_provider;
 use datafusion::error::Result;
-use datafusion::logical_expr::{Expr, LogicalPlan, Volatility};
+use datafusion::logical_expr::{Expr, LogicalPlan, TableScan, Volatility};
 use datafusion::physical_plan::execution_plan::reset_plan_states;
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::policy::barrier::SecureScanExec;
+use crate::policy::secure::SecureTable;
 use crate::scan::report::ScanReport;
 
 /// Plans kept per session; a session that runs more distinct statements starts over.
@@ -63,6 +65,31 @@ pub(super) struct Stamp {
     pub catalog_version: u64,
     pub data_version: u64,
     pub default_schema: String,
+}
+
+#[cfg(test)]
+impl Stamp {
+    pub const EXAMPLE: Stamp = Stamp {
+        policy_epoch: 1,
+        catalog_version: 2,
+        data_version: 3,
+        default_schema: String::new(),
+    };
+
+    /// This stamp with each of its fields changed in turn.
+    pub fn each_field_changed(&self) -> [Stamp; 4] {
+        let changed = |change: fn(&mut Stamp)| {
+            let mut stamp = self.clone();
+            change(&mut stamp);
+            stamp
+        };
+        [
+            changed(|s| s.policy_epoch += 1),
+            changed(|s| s.catalog_version += 1),
+            changed(|s| s.data_version += 1),
+            changed(|s| s.default_schema.push_str("_other")),
+        ]
+    }
 }
 
 /// A statement's physical plan and what planning it recorded (scans, policy reads).
@@ -149,11 +176,11 @@ impl PlanCache {
 /// Whether every function the plan calls gives the same answer for the same arguments:
 /// stable ones (`now()`, `current_setting`) may be folded into the plan as constants. The
 /// plans of views read are checked too (a scan shows only the view's name).
-fn only_immutable_functions(plan: &LogicalPlan) -> bool {
+pub(super) fn only_immutable_functions(plan: &LogicalPlan) -> bool {
     let mut immutable = true;
     let _ = plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
-            if let Some(view) = scan.source.get_logical_plan() {
+            if let Some(view) = view_plan(scan) {
                 immutable &= only_immutable_functions(&view);
             }
         }
@@ -173,8 +200,22 @@ fn only_immutable_functions(plan: &LogicalPlan) -> bool {
     immutable
 }
 
+/// The query of a view a scan reads, also when the view is read under a policy: the policy
+/// wrapper hides it from `TableSource::get_logical_plan`.
+fn view_plan(scan: &TableScan) -> Option<LogicalPlan> {
+    if let Some(view) = scan.source.get_logical_plan() {
+        return Some(view.into_owned());
+    }
+    let provider = source_as_provider(&scan.source).ok()?;
+    let secure = provider.downcast_ref::<SecureTable>()?;
+    secure
+        .inner()
+        .get_logical_plan()
+        .map(|view| view.into_owned())
+}
+
 /// Whether the plan reads any table (its answer then depends on the files' state).
-fn reads_tables(plan: &LogicalPlan) -> bool {
+pub(super) fn reads_tables(plan: &LogicalPlan) -> bool {
     let mut reads = false;
     let _ = plan.apply_with_subqueries(|node| {
         reads |= matches!(node, LogicalPlan::TableScan(_));

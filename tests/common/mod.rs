@@ -96,6 +96,9 @@ pub fn fresh_audit_dir() -> PathBuf {
         .join("audit")
         .join(format!("{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    // Tests write their config beside the directory: on a new target dir, the parent is not
+    // there until a gateway has made an audit directory in it.
+    std::fs::create_dir_all(dir.parent().expect("under the target dir")).unwrap();
     dir
 }
 
