@@ -41,6 +41,13 @@ pub struct PlannedQuery {
     pub catalog_version: u64,
 }
 
+impl PlannedQuery {
+    /// Whether it was planned under the policy load and catalog that `stamp` was taken under.
+    fn made_under(&self, stamp: &Stamp) -> bool {
+        self.policy_epoch == stamp.policy_epoch && self.catalog_version == stamp.catalog_version
+    }
+}
+
 impl Session {
     /// Plans a statement; only reads (and SQL-level PREPARE/EXECUTE) pass.
     pub async fn plan(&self, statement: &Statement) -> Result<PlannedQuery, LakegateError> {
@@ -77,9 +84,7 @@ impl Session {
         let planned = self.describe(plan, &view);
         // As for physical plans: a reload or refresh that came while planning leaves a plan
         // bound to the old decisions, which must not be kept under the new stamp.
-        if planned.policy_epoch == stamp.policy_epoch
-            && planned.catalog_version == stamp.catalog_version
-        {
+        if planned.made_under(&stamp) {
             self.planned_queries
                 .put(&statement, &planned, stamp, reuse_limit);
         }
@@ -227,8 +232,7 @@ impl Session {
     /// logical plan compares equal to the new one (a scan's source is not compared).
     async fn physical_query(&self, planned: &PlannedQuery) -> Result<PhysicalQuery, LakegateError> {
         let stamp = self.plan_stamp();
-        let current = planned.policy_epoch == stamp.policy_epoch
-            && planned.catalog_version == stamp.catalog_version;
+        let current = planned.made_under(&stamp);
         let reuse_limit = self.gateway.lake.plan_reuse_limit();
         let metrics = crate::ops::metrics::metrics();
         metrics.cache_lookup("plans");
