@@ -1,7 +1,11 @@
 """The audit log's floor on this disk: wall time and CPU of one record written and synced
 (`fdatasync`), appended to a growing file, against overwriting blocks a preallocated,
 zero-filled file already has (no metadata to journal), through the page cache and with direct
-I/O (the end's block written again from an aligned buffer, as the audit writer does).
+I/O (the end's block written again from an aligned buffer, as the audit writer does), and
+preallocated with the file's status read before each write ("stat"), as the audit writer did
+until 2026-11-28: on Linux 6.13 and later a read of a file's times makes its next write set a
+fine-grained modification time, so every write dirties the inode and, on ext4 without a
+journal, every fdatasync writes the inode's block too.
 
 Usage: python3 benches/fsync.py [DIR] [--records N]   (DIR: where the audit directory would be)
 """
@@ -42,6 +46,8 @@ def measure(path, mode, records):
         direct_writes(path, records)
     else:
         for _ in range(records):
+            if mode == "stat":
+                os.stat(path)
             os.write(fd, RECORD)
             os.fdatasync(fd)
     wall = (time.perf_counter() - start) / records
@@ -57,7 +63,7 @@ def main():
     records = int(sys.argv[sys.argv.index("--records") + 1]) if "--records" in sys.argv else 3000
     directory = args[0] if args else "."
     for run in range(3):
-        for name in ("append", "preallocated", "direct"):
+        for name in ("append", "preallocated", "stat", "direct"):
             wall, cpu = measure(os.path.join(directory, f".fsync-probe-{name}"), name, records)
             print(f"run {run + 1} {name:>12}: {wall:6.0f} µs per synced record, {cpu:5.0f} µs CPU")
 

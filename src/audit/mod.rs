@@ -19,6 +19,7 @@ pub mod settings;
 mod statement;
 mod text;
 pub mod verify;
+mod watch;
 mod writer;
 
 #[cfg(test)]

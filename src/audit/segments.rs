@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 use super::chain::GENESIS;
 use super::record::Event;
+use super::watch::SegmentWatch;
 
 /// Where the chain stands: the last record's sequence number and hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +63,8 @@ struct Segment {
     allocated: u64,
     opened: Instant,
     identity: (u64, u64),
+    /// Says when the path must be looked at again (a `stat` per batch would slow every sync).
+    watch: SegmentWatch,
     /// Set when a failed write could not be cut back: the next batch starts a new segment.
     broken: bool,
 }
@@ -142,8 +145,8 @@ impl SegmentDir {
     }
 
     /// Why the current segment must be closed before the next write, if it must.
-    pub fn needs_new(&self) -> Option<&'static str> {
-        let Some(segment) = &self.current else {
+    pub fn needs_new(&mut self) -> Option<&'static str> {
+        let Some(segment) = &mut self.current else {
             return Some("start");
         };
         if segment.broken {
@@ -156,6 +159,9 @@ impl SegmentDir {
             return Some("time");
         }
         // Removed, moved or replaced under us: writing on would go to a file nobody reads.
+        if !segment.watch.needs_check() {
+            return None;
+        }
         match std::fs::metadata(&segment.path) {
             Ok(meta) if (meta.dev(), meta.ino()) == segment.identity => None,
             _ => Some("replaced"),
@@ -191,7 +197,9 @@ impl SegmentDir {
             .open(&path)?;
         let meta = file.metadata()?;
         File::open(&self.dir)?.sync_all()?;
+        let watch = SegmentWatch::new(&path);
         self.current = Some(Segment {
+            watch,
             path,
             file,
             len: 0,

@@ -59,3 +59,29 @@ async fn a_second_gateway_cannot_share_the_directory() {
         "{second}"
     );
 }
+
+/// The open segment removed under the gateway: the next record opens a new segment at once
+/// (the watch reports it; the path is not looked at before every batch).
+#[tokio::test]
+async fn a_removed_segment_is_replaced_by_the_next_record() {
+    let dir = temp_dir("removed");
+    let settings = AuditSettings {
+        dir: Some(dir.clone()),
+        lake: false,
+        ..AuditSettings::default()
+    };
+    let log = AuditLog::start(&settings, None).await.unwrap();
+    let first = super::segments::segment_files(&dir).unwrap();
+    assert_eq!(first.len(), 1);
+    std::fs::remove_file(&first[0]).unwrap();
+    log.write(&Record::new(Event::SessionEnd), true)
+        .await
+        .unwrap();
+    let now = super::segments::segment_files(&dir).unwrap();
+    assert_eq!(now.len(), 1, "a new segment: {now:?}");
+    let text = std::fs::read_to_string(&now[0]).unwrap();
+    let opening = text.lines().next().unwrap();
+    assert!(opening.contains("\"reason\":\"replaced\""), "{opening}");
+    assert!(text.contains("session.end"), "the record is in it: {text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

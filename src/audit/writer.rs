@@ -358,7 +358,7 @@ impl Writer {
 
     /// Opens a new segment when the current one is full, old, gone or broken.
     fn ready(&mut self) -> std::io::Result<()> {
-        let reason = match &self.output {
+        let reason = match &mut self.output {
             Output::Files(dir) => dir.needs_new(),
             Output::Stdout => None,
         };
