@@ -11,10 +11,14 @@ Arms, per query in rotating order after one warm-up each:
   DataFusion           the same DataFusion build in process (`cargo bench --bench tpch`: listing
                        tables over the Parquet directories, default SessionConfig)
   DuckDB 1.5.5         read_parquet(hive_partitioning = true), threads = 2
+  baseline (Parquet), baseline (Delta)
+                       with `--baseline OTHER_BIN`: another lakegate build on the same files and
+                       catalog, for a before/after of a change in the same run
 Answers: every lakegate answer is checked against DuckDB's on the same files (the tpch
 extension's answer files do not fit tpchgen-cli data: ../shared/research/tpch_anchor.md).
 
 Usage: python3 benches/tpch.py LAKEGATE_BIN DATAFUSION_BENCH_BIN [--quick] [--runs N] [--scale SF]
+                               [--baseline OTHER_BIN]
 """
 
 import json
@@ -251,6 +255,8 @@ def report(times, wrong, scale, runs):
     medians = {q: {n: statistics.median(s) for n, s in arms.items()} for q, arms in times.items()}
     ratios = [("lakegate (Parquet)", "DataFusion"), ("lakegate (Parquet)", "DuckDB 1.5.5"),
               ("lakegate (Delta)", "lakegate (Parquet)")]
+    if "baseline (Parquet)" in names:
+        ratios += [("lakegate (Parquet)", "baseline (Parquet)"), ("lakegate (Delta)", "baseline (Delta)")]
     stamp = datetime.now(timezone.utc)
     lines = [f"# TPC-H benchmark {stamp:%Y-%m-%d %H:%M} UTC", "",
              f"Scale factor {scale}; release build; median of {runs} interleaved runs per arm after "
@@ -291,18 +297,29 @@ def main():
     config.write_text(f'[catalog]\nfixtures = "{fixtures}"\ncache_seconds = 3600\n'
                       f'[audit]\ndir = "{work / "audit"}"\nlake = false\n')
     proc, port = start_gateway_process(binary, work, config, "tpch", work)
+    processes = [proc]
     datafusion = DataFusionArm(worker, work)
     try:
         arms = {"lakegate (Parquet)": GatewayArm(port, "tpch"),
                 "lakegate (Delta)": GatewayArm(port, "tpch_delta"),
                 "DataFusion": datafusion, "DuckDB 1.5.5": DuckArm(work)}
+        if "--baseline" in args:
+            other = args[args.index("--baseline") + 1]
+            config = work / "baseline.toml"
+            config.write_text(f'[catalog]\nfixtures = "{fixtures}"\ncache_seconds = 3600\n'
+                              f'[audit]\ndir = "{work / "audit-baseline"}"\nlake = false\n')
+            base, base_port = start_gateway_process(other, work, config, "tpch-baseline", work)
+            processes.append(base)
+            arms["baseline (Parquet)"] = GatewayArm(base_port, "tpch")
+            arms["baseline (Delta)"] = GatewayArm(base_port, "tpch_delta")
         log(f"[3/3] 22 queries x (1 warm-up + {runs} runs) x {len(arms)} arms")
         times, wrong = run_queries(arms, tpch_queries(), runs)
         report(times, wrong, scale, runs)
     finally:
         datafusion.close()
-        proc.terminate()
-        proc.wait()
+        for process in processes:
+            process.terminate()
+            process.wait()
     if wrong:
         sys.exit(1)
 

@@ -294,6 +294,14 @@ fn session_runtime(gateway: &Gateway) -> Arc<RuntimeEnv> {
     Arc::new(runtime)
 }
 
+/// DataFusion's analyzer rules, with untyped literals typed first and join keys against remote
+/// tables compared as plain strings after type coercion (`federation::RemoteJoinKeys`).
+fn analyzer_rules() -> Vec<Arc<dyn datafusion::optimizer::AnalyzerRule + Send + Sync>> {
+    let mut rules = unknown_literals::analyzer_rules();
+    rules.push(Arc::new(crate::federation::RemoteJoinKeys));
+    rules
+}
+
 /// A DataFusion context over the shared runtime and the principal's view of the lake catalog.
 fn session_context(
     gateway: &Arc<Gateway>,
@@ -307,7 +315,10 @@ fn session_context(
         .with_target_partitions(gateway.target_partitions);
     let options = config.options_mut();
     options.sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
-    // Plain Utf8 everywhere: what the catalog reports and what PostgreSQL encoders expect.
+    // SQL's string types (`text`, `varchar` in casts and DDL) stay plain Utf8, the type the
+    // catalog stores; lake scans declare their own types (Parquet strings as views,
+    // `PartitionedTable::new`), and the schema is never inferred, so the Parquet option below
+    // only matters to ad hoc readers.
     options.sql_parser.map_string_types_to_utf8view = false;
     options.execution.parquet.schema_force_view_types = false;
     // A hash join hands its build side's keys to the probe side's scan; for a federated table
@@ -324,7 +335,7 @@ fn session_context(
         .with_runtime_env(session_runtime(gateway))
         .with_catalog_list(Arc::clone(&catalogs) as Arc<dyn CatalogProviderList>)
         .with_default_features()
-        .with_analyzer_rules(unknown_literals::analyzer_rules())
+        .with_analyzer_rules(analyzer_rules())
         .with_type_planner(Arc::new(type_planner::LakeTypePlanner::default()))
         .build();
     let ctx = SessionContext::new_with_state(state);
