@@ -5,7 +5,8 @@
 //! ext4 gives a file whose times were read since its last change a fine-grained modification
 //! time at its next write, so a `stat` before every write made every write change the inode,
 //! and on this machine's ext4 (no journal) every `fdatasync` then also wrote the inode's block:
-//! 175 µs and 50 µs of CPU per synced record instead of 106 µs and 30 µs (`benches/fsync.py`).
+//! 138–160 µs and 71–76 µs of CPU per synced record instead of 106–111 µs and 48–49 µs
+//! (`benches/fsync.py`, modes "stat" and "preallocated").
 //!
 //! inotify tells when the segment's link count changes (removed, or replaced by a rename over
 //! its name), when it or the directory is moved, and when the directory goes; only then is the

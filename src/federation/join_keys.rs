@@ -49,14 +49,15 @@ fn plain_keys(mut join: Join) -> Result<Transformed<LogicalPlan>> {
         Arc::clone(join.right.schema()),
     );
     for (left, right) in join.on.iter_mut() {
+        // As (new left key, new right key).
         let rewritten = match (left_remote, right_remote) {
             (false, true) => plain_pair(left, &left_schema, right, &right_schema),
             (true, false) => plain_pair(right, &right_schema, left, &left_schema)
-                .map(|(remote, lake)| (lake, remote)),
+                .map(|(lake, remote)| (remote, lake)),
             _ => None,
         };
-        if let Some((lake, remote)) = rewritten {
-            (*left, *right) = (lake, remote);
+        if let Some((new_left, new_right)) = rewritten {
+            (*left, *right) = (new_left, new_right);
             changed = true;
         }
     }

@@ -100,24 +100,26 @@ def check_results(s, gw):
             and got[0][4].isoformat().startswith("2024-03-15T04:30:00"), got)
 
 
-def check_pushdown(s, gw):
+def on_postgres(gw, sql):
+    """The rows lakegate answers to `sql` as admin, and the last statement PostgreSQL received."""
     before = remote.postgres_statements()
-    got = query(gw, "admin", "SELECT customer_id, credit_limit FROM ops.customers_live "
-                "WHERE segment = 'enterprise' AND customer_id < 200 AND credit_limit > 100 "
-                "ORDER BY customer_id")
-    sent = last_new(before, remote.postgres_statements())
+    got = query(gw, "admin", sql)
+    return got, last_new(before, remote.postgres_statements())
+
+
+def check_pushdown(s, gw):
+    got, sent = on_postgres(gw, "SELECT customer_id, credit_limit FROM ops.customers_live "
+                            "WHERE segment = 'enterprise' AND customer_id < 200 "
+                            "AND credit_limit > 100 ORDER BY customer_id")
     want = remote.reference("SELECT customer_id, credit_limit FROM customers_live WHERE "
                             "segment = 'enterprise' AND customer_id < 200 AND credit_limit > 100 "
                             "ORDER BY customer_id")
     s.check("filters on text, integers and decimals are sent and exact", got == want
             and "WHERE" in sent and remote.rows_of_postgres(sent) == len(want), sent)
-    before = remote.postgres_statements()
-    got = query(gw, "admin", "SELECT customer_id FROM ops.customers_live LIMIT 5")
-    sent = last_new(before, remote.postgres_statements())
+    got, sent = on_postgres(gw, "SELECT customer_id FROM ops.customers_live LIMIT 5")
     s.check("LIMIT is sent", len(got) == 5 and sent.rstrip().endswith("LIMIT 5"), sent)
-    before = remote.postgres_statements()
-    got = query(gw, "admin", "SELECT count(*) FROM ops.customers_live WHERE lower(country) = 'de'")
-    sent = last_new(before, remote.postgres_statements())
+    got, sent = on_postgres(gw, "SELECT count(*) FROM ops.customers_live "
+                            "WHERE lower(country) = 'de'")
     want = remote.reference("SELECT count(*) FROM customers_live WHERE lower(country) = 'de'")
     s.check("a function stays local and the answer is right", got == want and "lower" not in sent.lower(), sent)
 
@@ -125,16 +127,18 @@ def check_pushdown(s, gw):
 def check_string_key_join(s, gw):
     """A join on a text key: the lake reads strings as views, so the remote's key is compared
     cast to that type; the build side's keys must still reach the remote as a filter."""
-    before = remote.postgres_statements()
-    got = query(gw, "admin", "SELECT l.customer_id, c.customer_id, c.segment FROM sales.customers l "
-                "JOIN ops.customers_live c ON c.email = l.email WHERE l.customer_id IN (1, 2, 3) "
-                "ORDER BY 1, 2")
-    sent = last_new(before, remote.postgres_statements())
+    got, sent = on_postgres(gw, "SELECT l.customer_id, c.customer_id, c.segment "
+                            "FROM sales.customers l JOIN ops.customers_live c ON c.email = l.email "
+                            "WHERE l.customer_id IN (1, 2, 3) ORDER BY 1, 2")
     want = remote.reference("SELECT a.customer_id, b.customer_id, b.segment FROM customers_live a "
                             "JOIN customers_live b ON a.email = b.email "
                             "WHERE a.customer_id IN (1, 2, 3) ORDER BY 1, 2")
     s.check("a join on a text key matches PostgreSQL's answer", got == want and len(got) >= 3,
             f"{got} vs {want}")
+    swapped = query(gw, "admin", "SELECT l.customer_id, c.customer_id, c.segment "
+                    "FROM ops.customers_live c JOIN sales.customers l ON l.email = c.email "
+                    "WHERE l.customer_id IN (1, 2, 3) ORDER BY 1, 2")
+    s.check("with the remote table first, the same answer", swapped == want, f"{swapped}")
     transferred = remote.rows_of_postgres(sent) if sent else -1
     total = remote.reference("SELECT count(*) FROM customers_live")[0][0]
     print(f"PostgreSQL received: {sent} ({transferred} of {total} rows)", flush=True)
