@@ -111,7 +111,7 @@ impl PartitionedTable {
     ) -> Self {
         // Parquet strings and binaries are read as views, DataFusion's default: a view decodes
         // without copying each value into one buffer and compares by its inline prefix. TPC-H
-        // through the gateway ran 3 % faster (Q1, Q2, Q12, Q16 11–21 %; `benches/README.md`).
+        // through the gateway ran 1–3 % faster, Q1, Q12 and Q16 7–21 % (`benches/README.md`).
         // CSV, JSON and Delta keep plain types (no gain measured for Delta). The wire encoders,
         // masks, views and writes take either; joins with remote tables compare plain strings
         // (`federation::RemoteJoinKeys` says why).
