@@ -91,6 +91,17 @@ async fn partition_pruning_reads_only_matching_partitions() {
     assert_eq!(scan_report(&analyst), scan_report(&text));
 }
 
+/// A filter on a Delta table's data column runs above deltalake's scan, where the optimizer can
+/// estimate the rows that pass (join planning), not inside its Parquet read.
+#[tokio::test]
+async fn a_filter_on_a_delta_data_column_stays_above_the_scan() {
+    let sql = "SELECT name FROM sales.customers WHERE signup_date >= '2020-01-01'";
+    let text = common::explain(&connect("admin").await, sql).await;
+    let filter = text.find("FilterExec: signup_date").expect(&text);
+    let scan = text.find("DeltaScanExec").expect(&text);
+    assert!(filter < scan, "the filter is above the scan: {text}");
+}
+
 #[tokio::test]
 async fn every_demo_table_is_readable() {
     let client = connect("admin").await;
