@@ -13,16 +13,14 @@
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::catalog::TableProvider;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result};
 use datafusion::config::ConfigOptions;
-use datafusion::datasource::{source_as_provider, ViewTable};
 use datafusion::logical_expr::{cast, Cast, Expr, ExprSchemable, Join, LogicalPlan};
 use datafusion::optimizer::AnalyzerRule;
 
 use super::RemoteTable;
-use crate::policy::secure::SecureTable;
+use crate::policy::base_tables::any_base_table;
 
 #[derive(Debug, Default)]
 pub struct RemoteJoinKeys;
@@ -87,25 +85,7 @@ fn plain_pair(
 
 /// Whether a plan reads a federated table (also behind a policy or a view).
 fn reads_remote(plan: &LogicalPlan) -> bool {
-    plan.exists(|node| {
-        Ok(match node {
-            LogicalPlan::TableScan(scan) => {
-                source_as_provider(&scan.source).is_ok_and(|p| is_remote(&p))
-            }
-            _ => false,
-        })
-    })
-    .unwrap_or(false)
-}
-
-fn is_remote(provider: &Arc<dyn TableProvider>) -> bool {
-    if let Some(secure) = provider.downcast_ref::<SecureTable>() {
-        return is_remote(secure.inner());
-    }
-    if let Some(view) = provider.downcast_ref::<ViewTable>() {
-        return reads_remote(view.logical_plan());
-    }
-    provider.is::<RemoteTable>()
+    any_base_table(plan, &|p| p.is::<RemoteTable>())
 }
 
 #[cfg(test)]

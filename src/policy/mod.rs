@@ -13,6 +13,7 @@
 
 pub mod access;
 pub mod barrier;
+pub mod base_tables;
 pub mod cli;
 pub mod compile;
 mod decide;

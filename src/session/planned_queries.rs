@@ -20,17 +20,15 @@
 //!   EXPLAIN is rare enough to plan each time.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use datafusion::catalog::TableProvider;
-use datafusion::datasource::{source_as_provider, ViewTable};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser::ast::Statement;
 
 use super::execute::PlannedQuery;
-use super::plan_cache::{continue_while, only_immutable_functions, reads_tables, Stamp};
-use crate::policy::secure::SecureTable;
+use super::plan_cache::{only_immutable_functions, reads_tables, Stamp};
+use crate::policy::base_tables::every_base_table;
 use crate::scan::delta::DeltaSnapshotTable;
 use crate::scan::partitioned::PartitionedTable;
 
@@ -121,24 +119,9 @@ fn is_query(plan: &LogicalPlan) -> bool {
 /// Whether every table the plan reads is one the catalog would give again (see the module's
 /// comment).
 fn only_lake_tables(plan: &LogicalPlan) -> bool {
-    let mut lake = true;
-    let _ = plan.apply_with_subqueries(|node| {
-        if let LogicalPlan::TableScan(scan) = node {
-            lake &= source_as_provider(&scan.source).is_ok_and(|p| is_lake_table(&p));
-        }
-        Ok(continue_while(lake))
-    });
-    lake
-}
-
-fn is_lake_table(provider: &Arc<dyn TableProvider>) -> bool {
-    if let Some(secure) = provider.downcast_ref::<SecureTable>() {
-        return is_lake_table(secure.inner());
-    }
-    if let Some(view) = provider.downcast_ref::<ViewTable>() {
-        return only_lake_tables(view.logical_plan());
-    }
-    provider.is::<PartitionedTable>() || provider.is::<DeltaSnapshotTable>()
+    every_base_table(plan, &|p| {
+        p.is::<PartitionedTable>() || p.is::<DeltaSnapshotTable>()
+    })
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::datasource::MemTable;
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::{MemTable, ViewTable};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -10,6 +11,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 
 use super::*;
 use crate::policy::compile::TablePolicy;
+use crate::policy::secure::SecureTable;
 use crate::scan::listing::ListingCache;
 use crate::scan::partitioned::{FileKind, SingleLocation};
 
