@@ -5,8 +5,9 @@ with it off (`audit.sink = "off"`), in one run.
 Two gateways serve the same demo lake: audit off and audit on (the default settings); with
 `--baseline OTHER_BIN` a third, another build with the audit on, for a before/after in one run.
 pgbench (custom scripts, simple and prepared protocol, 1, 16 and 64 clients) runs against each
-in turn, arms interleaved; medians of statements/s are reported with the ratios to off. Target
-(issue 6): at least 0.90.
+in turn, arms interleaved; medians of statements/s are reported with the ratios to off, and for
+the audited arms the records written per sync (from `/metrics`: how well group commit batches).
+Target (issue 6): at least 0.90.
 
 Usage: python3 benches/audit.py LAKEGATE_BIN [--quick] [--runs N] [--seconds N] [--clients N,N…]
                                 [--baseline OTHER_BIN]
@@ -17,11 +18,12 @@ import shutil
 import statistics
 import subprocess
 import sys
+import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from policies import DATA, log, option, start_gateway_process, write_report  # noqa: E402
+from policies import DATA, free_port, log, option, start_gateway_process, write_report  # noqa: E402
 
 WORKLOADS = {
     "SELECT 1": "SELECT 1;\n",
@@ -43,6 +45,26 @@ def pgbench(port, script, clients, protocol, seconds):
         if line.startswith("tps = "):
             return float(line.split()[2])
     raise RuntimeError(out.stdout)
+
+
+def audit_counters(http_port):
+    """(records written, syncs) from a gateway's /metrics; None from a build without them."""
+    url = f"http://127.0.0.1:{http_port}/metrics"
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    samples = dict(line.rsplit(" ", 1) for line in text.splitlines()
+                   if line and not line.startswith("#"))
+    try:
+        return (float(samples["lakegate_audit_records_total"]),
+                float(samples["lakegate_audit_syncs_total"]))
+    except KeyError:
+        return None
+
+
+def per_sync(before, after):
+    """Records per sync between two readings of `audit_counters`."""
+    if before is None or after is None or after[1] == before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
 
 
 def main():
@@ -70,9 +92,11 @@ def main():
                                                    "lake = false\n"))
     log(f"[2/3] starting {len(gateways)} gateways: " + ", ".join(name for name, _, _ in gateways))
     arms = {}
+    http = {}
     for name, build, audit in gateways:
         config = work / f"{name.replace(', ', '-')}.toml"
-        config.write_text(f"[audit]\n{audit}")
+        http[name] = free_port()
+        config.write_text(f'[server]\nhttp_listen = "127.0.0.1:{http[name]}"\n[audit]\n{audit}')
         arms[name] = start_gateway_process(build, lake, config, config.stem, work)
     try:
         scripts = {}
@@ -84,19 +108,26 @@ def main():
         results = {}
         for n, (workload, protocol, clients) in enumerate(cases, 1):
             rates = {arm: [] for arm in arms}
+            counters = {arm: audit_counters(http[arm]) for arm in arms}
             for _ in range(runs):
                 for arm, (_, port) in arms.items():
                     rates[arm].append(pgbench(port, scripts[workload], clients, protocol, seconds))
-            results[(workload, protocol, clients)] = {a: statistics.median(r) for a, r in rates.items()}
-            arms_of = results[(workload, protocol, clients)]
+            arms_of = {a: statistics.median(r) for a, r in rates.items()}
+            syncs = {a: per_sync(counters[a], audit_counters(http[a])) for a in arms if a != "off"}
+            results[(workload, protocol, clients)] = (arms_of, syncs)
             log(f"  [{n}/{len(cases)}] {workload}, {protocol}, {clients} clients: " + ", ".join(
                 f"{arm} {rate:.0f}/s" for arm, rate in arms_of.items())
-                + f" (on/off {arms_of['on'] / arms_of['off']:.3f})")
+                + f" (on/off {arms_of['on'] / arms_of['off']:.3f}"
+                + (f", {syncs['on']:.1f} records per sync)" if syncs["on"] else ")"))
         records = sum(f.read_bytes().count(b"\n") for f in (work / "segments").glob("*.jsonl"))
     finally:
         for proc, _ in arms.values():
             proc.terminate()
     report(results, runs, seconds, records, baseline)
+
+
+def shown(ratio):
+    return f"{ratio:.1f}" if ratio else "—"
 
 
 def report(results, runs, seconds, records, baseline):
@@ -107,15 +138,18 @@ def report(results, runs, seconds, records, baseline):
              "with computing that row), its terminal record after. "
              "Off: `audit.sink = \"off\"`."
              + (f" Baseline: `{baseline}` with the audit on." if baseline else ""), "",
-             "| statement | protocol | clients | audit off stmts/s | audit on stmts/s | on / off |"
-             + (" baseline on stmts/s | baseline / off |" if baseline else ""),
-             "|---|---|---|---|---|---|" + ("---|---|" if baseline else "")]
-    for (workload, protocol, clients), arms in results.items():
+             "| statement | protocol | clients | audit off stmts/s | audit on stmts/s | on / off "
+             "| records per sync |"
+             + (" baseline on stmts/s | baseline / off | baseline records per sync |"
+                if baseline else ""),
+             "|---|---|---|---|---|---|---|" + ("---|---|---|" if baseline else "")]
+    for (workload, protocol, clients), (arms, syncs) in results.items():
         off = arms["off"]
         line = (f"| {workload} | {protocol} | {clients} | {off:.0f} | {arms['on']:.0f} | "
-                f"{arms['on'] / off:.3f} |")
+                f"{arms['on'] / off:.3f} | {shown(syncs['on'])} |")
         if baseline:
-            line += f" {arms['on, baseline']:.0f} | {arms['on, baseline'] / off:.3f} |"
+            line += (f" {arms['on, baseline']:.0f} | {arms['on, baseline'] / off:.3f} | "
+                     f"{shown(syncs['on, baseline'])} |")
         lines.append(line)
     lines += ["", f"Records written by the audited gateway during the run: {records}."]
     text = "\n".join(lines) + "\n"

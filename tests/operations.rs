@@ -148,6 +148,15 @@ async fn the_operations_endpoint_reports_health_readiness_and_metrics() {
         sample(&after, "lakegate_audit_durable_seconds_count") >= 3.0,
         "{after}"
     );
+    let (records, syncs) = ("lakegate_audit_records_total", "lakegate_audit_syncs_total");
+    assert!(
+        sample(&after, records) - sample(&before, records) >= 5.0,
+        "three decisions, and the terminal records written with the later ones: {after}"
+    );
+    assert!(
+        sample(&after, syncs) - sample(&before, syncs) >= 3.0,
+        "each decision is synced before its rows: {after}"
+    );
     let lookups = r#"lakegate_cache_lookups_total{cache="partitions"}"#;
     let misses = r#"lakegate_cache_misses_total{cache="partitions"}"#;
     assert!(

@@ -3,9 +3,10 @@
 //! statement whether its record is durable. A full queue makes statements wait (back-pressure);
 //! nothing is dropped silently.
 //!
-//! A batch in which nobody waits (terminal records, session ends) is written at once but not
-//! synced on its own: the next batch that needs a sync covers it, or a sync follows after
-//! `LAZY_SYNC` without one. A statement's decision thus waits for one sync, not also for the
+//! Records nobody waits for (terminal records, session ends) wait in [`Deferred`] and are
+//! written with the next batch, or before the writer sleeps, and are not synced on their own:
+//! the next batch that needs a sync covers them, or a sync follows after `LAZY_SYNC` without
+//! one. A statement's decision thus waits for one sync, not also for the
 //! previous statement's terminal record's (which doubled the audit's cost per statement).
 
 use std::io::Write;
@@ -25,7 +26,7 @@ use super::segments::{file_name, ChainHead, Resumed, SegmentDir};
 /// Records written with one sync at most.
 const MAX_BATCH: usize = 4096;
 
-/// The longest records nobody waits for stay written but not synced.
+/// The longest records nobody waits for stay held or written but not synced.
 const LAZY_SYNC: Duration = Duration::from_millis(10);
 
 /// How often a failing sink is tried again when no record arrives.
@@ -211,26 +212,53 @@ impl Writer {
             let wait = match (self.unsynced, self.failing_since.is_some()) {
                 (true, _) => LAZY_SYNC,
                 (false, true) => PROBE_FAILING,
-                (false, false) => return queue.blocking_recv(),
+                (false, false) => match self.sleep_or_write_held() {
+                    true => return self.wait_for_entry(queue),
+                    false => continue,
+                },
             };
             // The timer is made inside `block_on`, where the clock's runtime is current.
             let waited = clock.block_on(async { tokio::time::timeout(wait, queue.recv()).await });
-            match waited {
-                Ok(entry) => return entry,
-                Err(_) if self.unsynced => {
-                    let held = self.deferred_batch();
-                    self.write(held);
-                    self.sync_written();
-                }
-                // Writes the `audit.recovered` record when the sink works again.
-                Err(_) => self.write(Vec::new()),
+            if let Ok(entry) = waited {
+                return entry;
+            }
+            // While the sink fails, this writes the `audit.recovered` record once it works.
+            let held = self.deferred_batch();
+            self.write(held);
+            if self.unsynced {
+                self.sync_written();
             }
         }
     }
 
+    /// Writes the records held in [`Deferred`], if any (they are synced within `LAZY_SYNC`);
+    /// without any, true: the writer may sleep, and the next record held wakes it.
+    fn sleep_or_write_held(&mut self) -> bool {
+        let held = self.shared.deferred.take_or_sleep();
+        if held.is_empty() {
+            return true;
+        }
+        self.write(held.into_iter().map(|body| (body, None)).collect());
+        false
+    }
+
+    /// Sleeps until the queue brings an entry (or closes).
+    fn wait_for_entry(&self, queue: &mut mpsc::Receiver<Entry>) -> Option<Entry> {
+        let entry = queue.blocking_recv();
+        self.shared.deferred.awake();
+        entry
+    }
+
     /// Without a clock, every batch is synced (as before lazy syncs).
     fn run_synced(mut self, mut queue: mpsc::Receiver<Entry>) {
-        while let Some(entry) = queue.blocking_recv() {
+        loop {
+            if !self.sleep_or_write_held() {
+                self.sync_written();
+                continue;
+            }
+            let Some(entry) = self.wait_for_entry(&mut queue) else {
+                break;
+            };
             let held = self.deferred_batch();
             self.write(held);
             match entry {
@@ -253,6 +281,7 @@ impl Writer {
     fn sync_written(&mut self) {
         self.unsynced = false;
         if let Output::Files(dir) = &mut self.output {
+            crate::ops::metrics::metrics().audit_syncs.inc();
             if let Err(e) = dir.sync() {
                 tracing::error!(error = %e, "audit records were written but could not be synced");
             }
@@ -345,6 +374,11 @@ impl Writer {
             Output::Files(dir) => {
                 dir.append(bytes.as_bytes(), sync)?;
                 self.unsynced &= !sync;
+                let metrics = crate::ops::metrics::metrics();
+                metrics.audit_records.inc_by(bodies.len() as u64);
+                if sync {
+                    metrics.audit_syncs.inc();
+                }
             }
             Output::Stdout => {
                 let mut out = std::io::stdout().lock();

@@ -50,6 +50,8 @@ pub struct Metrics {
     pub audit_durable_seconds: Histogram,
     pub audit_queued: Gauge,
     pub audit_write_failures: Counter,
+    pub audit_records: Counter,
+    pub audit_syncs: Counter,
 }
 
 pub fn metrics() -> &'static Metrics {
@@ -79,6 +81,8 @@ impl Metrics {
             audit_durable_seconds: seconds_buckets(),
             audit_queued: Gauge::default(),
             audit_write_failures: Counter::default(),
+            audit_records: Counter::default(),
+            audit_syncs: Counter::default(),
         };
         metrics.register();
         metrics
@@ -150,6 +154,16 @@ impl Metrics {
             "audit_write_failures",
             "Audit writes (batches, or retries of a failing sink) that failed",
             self.audit_write_failures.clone(),
+        );
+        r.register(
+            "audit_records",
+            "Audit records written to segment files",
+            self.audit_records.clone(),
+        );
+        r.register(
+            "audit_syncs",
+            "Syncs of the audit segment (each makes every record written before it durable)",
+            self.audit_syncs.clone(),
         );
     }
 
