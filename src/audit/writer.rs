@@ -59,6 +59,13 @@ impl Entry {
     }
 }
 
+/// Held records as the start of a batch: nobody waits for them.
+fn unwaited(held: Vec<String>) -> Vec<(String, Option<oneshot::Sender<bool>>)> {
+    let mut batch = Vec::with_capacity(held.len() + 8);
+    batch.extend(held.into_iter().map(|body| (body, None)));
+    batch
+}
+
 pub enum Output {
     Stdout,
     Files(SegmentDir),
@@ -185,10 +192,7 @@ impl Writer {
 
     /// The records held in [`Deferred`], as the start of a batch.
     fn deferred_batch(&self) -> Vec<(String, Option<oneshot::Sender<bool>>)> {
-        let held = self.shared.deferred.take();
-        let mut batch = Vec::with_capacity(held.len() + 8);
-        batch.extend(held.into_iter().map(|body| (body, None)));
-        batch
+        unwaited(self.shared.deferred.take())
     }
 
     fn close_current(&mut self, reason: &str) {
@@ -238,7 +242,7 @@ impl Writer {
         if held.is_empty() {
             return true;
         }
-        self.write(held.into_iter().map(|body| (body, None)).collect());
+        self.write(unwaited(held));
         false
     }
 
