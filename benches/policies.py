@@ -106,10 +106,19 @@ def write_users(binary, path):
         subprocess.run(command, input=name + "\n", text=True, check=True, capture_output=True)
 
 
+HANDED_OUT = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on, never the same twice in one run: a port handed out for a
+    gateway's config is not bound until that gateway starts, so the kernel may offer it again."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in HANDED_OUT:
+            HANDED_OUT.add(port)
+            return port
 
 
 def start(binary, lake, users, policies, name, work):

@@ -43,7 +43,9 @@ async fn run(ctx: &SessionContext, sql: &str) -> Result<(f64, usize)> {
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
     let Some(root) = args.get(1) else {
-        eprintln!("usage: tpch PARQUET_DIR  (queries on stdin, one per line)");
+        eprintln!(
+            "usage: tpch PARQUET_DIR [--plain-strings] [--join-in-lists] [--set KEY=VALUE]…  (queries on stdin, one per line)"
+        );
         std::process::exit(2);
     };
     let mut config = SessionConfig::new();
@@ -56,6 +58,14 @@ async fn main() -> Result<()> {
         options
             .optimizer
             .hash_join_inlist_pushdown_max_distinct_values = 4096;
+    }
+    // `--set KEY=VALUE`: any other DataFusion option (`tpch_options.py` compares them).
+    for pair in args.windows(2).filter(|w| w[0] == "--set").map(|w| &w[1]) {
+        let Some((key, value)) = pair.split_once('=') else {
+            eprintln!("--set takes KEY=VALUE, not {pair}");
+            std::process::exit(2);
+        };
+        options.set(key, value)?;
     }
     let ctx = SessionContext::new_with_config(config);
     for (table, key) in TABLES {

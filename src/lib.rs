@@ -23,5 +23,6 @@ pub mod reload;
 pub mod scan;
 pub mod server;
 pub mod session;
+pub mod shared_subquery;
 pub mod statement;
 pub mod write;

@@ -102,6 +102,24 @@ async fn a_filter_on_a_delta_data_column_stays_above_the_scan() {
     assert!(filter < scan, "the filter is above the scan: {text}");
 }
 
+/// A CTE read twice (its rows, and their maximum) is computed once, under the principal's row
+/// filter, with the answer of the same question asked without a CTE.
+#[tokio::test]
+async fn a_cte_read_twice_is_computed_once() {
+    let client = connect("analyst").await;
+    let sql =
+        "WITH totals AS (SELECT region, sum(amount) AS total FROM sales.orders GROUP BY region) \
+               SELECT region FROM totals WHERE total = (SELECT max(total) FROM totals)";
+    let plan = common::explain(&client, sql).await;
+    assert_eq!(plan.matches("SharedSubqueryExec").count(), 2, "{plan}");
+    let top = "SELECT region FROM sales.orders GROUP BY region ORDER BY sum(amount) DESC LIMIT 1";
+    let answer = |rows: Vec<tokio_postgres::Row>| -> Vec<String> {
+        rows.iter().map(|row| row.get(0)).collect()
+    };
+    let shared = answer(client.query(sql, &[]).await.unwrap());
+    assert_eq!(shared, answer(client.query(top, &[]).await.unwrap()));
+}
+
 #[tokio::test]
 async fn every_demo_table_is_readable() {
     let client = connect("admin").await;

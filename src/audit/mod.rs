@@ -32,7 +32,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 pub use record::{Actor, Event, Outcome, Record};
-pub use settings::{AuditSettings, AuditSink, OnFailure};
+pub use settings::{AuditSettings, AuditSink, DecisionDurability, OnFailure};
 pub use statement::{PendingDecision, StatementAudit, StatementSource};
 use writer::{Entry, Output, Writer};
 
@@ -150,11 +150,18 @@ impl AuditLog {
         let in_flight = group::InFlight::default();
         let failing = Arc::new(AtomicBool::new(false));
         let deferred = Arc::new(deferred::Deferred::new(settings.queue_capacity.max(16)));
+        let sync_decisions = settings.durability == DecisionDurability::Synced;
+        // Written decisions are not synced by their batch: there is no sync to share.
+        let group_wait = match sync_decisions {
+            true => std::time::Duration::from_micros(settings.group_commit_wait_us),
+            false => std::time::Duration::ZERO,
+        };
         let shared = writer::Shared {
             in_flight: in_flight.clone(),
             failing: Arc::clone(&failing),
             deferred: Arc::clone(&deferred),
-            group_wait: std::time::Duration::from_micros(settings.group_commit_wait_us),
+            group_wait,
+            sync_decisions,
         };
         Writer::new(output, chain.clone(), resumed, closed, shared)
             .spawn(receiver)
@@ -214,6 +221,7 @@ impl AuditLog {
                 format!("{:?}", settings.on_failure).to_lowercase(),
             )
             .detail("redact_literals", settings.redact_literals)
+            .detail("durability", settings.durability.name())
             .detail("chain", chain);
         if settings.on_failure == OnFailure::Continue {
             tracing::warn!("audit.on_failure = \"continue\": statements run even when their audit record cannot be written");

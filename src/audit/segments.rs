@@ -219,11 +219,12 @@ impl SegmentDir {
             .as_mut()
             .ok_or_else(|| io::Error::other("no open segment"))?;
         let end = segment.len + bytes.len() as u64;
+        let mut sync_failed = false;
         let written = segment
             .zero_fill_to(end)
             .and_then(|()| segment.file.write_all_at(bytes, segment.len))
             .and_then(|()| match sync {
-                true => segment.file.sync_data(),
+                true => segment.file.sync_data().inspect_err(|_| sync_failed = true),
                 false => Ok(()),
             });
         match written {
@@ -239,18 +240,23 @@ impl SegmentDir {
                     .set_len(segment.len)
                     .and_then(|()| segment.file.sync_data());
                 segment.allocated = segment.len;
-                segment.broken = cut.is_err();
+                // After a failed sync the kernel may have dropped the segment's unsynced pages,
+                // and a later sync would not bring them back: records go on in a new segment.
+                segment.broken = cut.is_err() || sync_failed;
                 Err(e)
             }
         }
     }
 
-    /// Makes what was appended without a sync durable.
+    /// Makes what was appended without a sync durable. A failed sync breaks the segment (as
+    /// in `append`): the next record opens a new one.
     pub fn sync(&mut self) -> io::Result<()> {
-        match &self.current {
-            Some(segment) => segment.file.sync_data(),
-            None => Ok(()),
-        }
+        let Some(segment) = &mut self.current else {
+            return Ok(());
+        };
+        let synced = segment.file.sync_data();
+        segment.broken |= synced.is_err();
+        synced
     }
 
     /// Stops writing to the current segment, cut to its records; returns its path.

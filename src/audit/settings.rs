@@ -29,6 +29,29 @@ pub enum OnFailure {
     Continue,
 }
 
+/// What a record that a session waits for (a statement's decision before its first row, a
+/// login before the session starts, the log's start) must be before the session goes on (D9).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecisionDurability {
+    /// Written and synced (group commit): the record survives a power loss.
+    #[default]
+    Synced,
+    /// Written to the segment (in the page cache: it survives the gateway being killed) and
+    /// synced within `LAZY_SYNC` (10 ms), like PostgreSQL's `synchronous_commit = off`. A
+    /// failed write still fails the statement; a failed sync fails the statements after it.
+    Written,
+}
+
+impl DecisionDurability {
+    pub fn name(self) -> &'static str {
+        match self {
+            DecisionDurability::Synced => "synced",
+            DecisionDurability::Written => "written",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuditSettings {
@@ -36,6 +59,7 @@ pub struct AuditSettings {
     /// Segment directory. Default: `lakegate/audit` in the per-user data directory.
     pub dir: Option<PathBuf>,
     pub on_failure: OnFailure,
+    pub durability: DecisionDurability,
     /// Replace literals in recorded statement text with `$n` placeholders.
     pub redact_literals: bool,
     /// A segment is closed once it holds this many bytes.
@@ -77,6 +101,7 @@ impl Default for AuditSettings {
             sink: AuditSink::File,
             dir: None,
             on_failure: OnFailure::Fail,
+            durability: DecisionDurability::Synced,
             redact_literals: false,
             rotate_bytes: 64 * 1024 * 1024,
             rotate_seconds: 3600,

@@ -85,3 +85,32 @@ async fn a_removed_segment_is_replaced_by_the_next_record() {
     assert!(text.contains("session.end"), "the record is in it: {text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// With decisions only written, a statement hears back before the sync, and the log says so
+/// in its first record; the records are synced soon after (`LAZY_SYNC`) and chain as ever.
+#[tokio::test]
+async fn written_decisions_are_recorded_as_such_and_chain() {
+    let dir = temp_dir("written");
+    let settings = AuditSettings {
+        dir: Some(dir.clone()),
+        lake: false,
+        durability: super::DecisionDurability::Written,
+        ..AuditSettings::default()
+    };
+    let log = AuditLog::start(&settings, None).await.unwrap();
+    for _ in 0..3 {
+        log.write(&Record::new(Event::Decision), true)
+            .await
+            .unwrap();
+    }
+    let files = super::segments::segment_files(&dir).unwrap();
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    let start = text.lines().find(|l| l.contains("audit.start")).unwrap();
+    assert!(start.contains(r#""durability":"written""#), "{start}");
+    let report = super::verify::verify(&files, None, true).unwrap();
+    assert_eq!(
+        report.records, 5,
+        "segment.open, audit.start and three decisions"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

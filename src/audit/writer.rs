@@ -89,8 +89,9 @@ pub struct Writer {
     lost_segment: bool,
     /// Records nobody waited for that a failed write did not take.
     retry: Vec<String>,
-    /// Records are written that no sync has made durable yet.
-    unsynced: bool,
+    /// Records written that no sync has made durable yet, and when the first of them was.
+    unsynced: u64,
+    unsynced_since: Option<Instant>,
     shared: Shared,
 }
 
@@ -104,6 +105,9 @@ pub struct Shared {
     pub group_wait: Duration,
     /// Records nobody waits for, taken with every batch.
     pub deferred: Arc<Deferred>,
+    /// Decisions are synced before their statements hear back (`audit.durability = "synced"`);
+    /// otherwise written, and synced within `LAZY_SYNC` like any other record.
+    pub sync_decisions: bool,
 }
 
 impl Writer {
@@ -129,7 +133,8 @@ impl Writer {
             closed,
             lost_segment: false,
             retry: Vec::new(),
-            unsynced: false,
+            unsynced: 0,
+            unsynced_since: None,
             shared,
         }
     }
@@ -184,6 +189,10 @@ impl Writer {
                 }
             }
             self.write(batch);
+            // Under steady load the queue never runs dry, so the deadline is checked here too.
+            if self.sync_deadline() == Some(Duration::ZERO) {
+                self.sync_written();
+            }
         }
         let last = self.deferred_batch();
         self.write(last);
@@ -203,20 +212,21 @@ impl Writer {
         }
     }
 
-    /// The next entry. While written records wait for a sync, waits at most `LAZY_SYNC` for
-    /// one (whose batch may sync them) and syncs them itself when none comes. While the sink
-    /// fails, tries it again every `PROBE_FAILING` even without records, so it recovers (and
-    /// readiness returns) without waiting for a statement that readiness keeps away.
+    /// The next entry. While written records wait for a sync, waits for one until `LAZY_SYNC`
+    /// after the first of them (its batch may sync them) and syncs them itself when none
+    /// comes. While the sink fails, tries it again every `PROBE_FAILING` even without records,
+    /// so it recovers (and readiness returns) without waiting for a statement that readiness
+    /// keeps away.
     fn next_entry(
         &mut self,
         clock: &tokio::runtime::Runtime,
         queue: &mut mpsc::Receiver<Entry>,
     ) -> Option<Entry> {
         loop {
-            let wait = match (self.unsynced, self.failing_since.is_some()) {
-                (true, _) => LAZY_SYNC,
-                (false, true) => PROBE_FAILING,
-                (false, false) => match self.sleep_or_write_held() {
+            let wait = match (self.sync_deadline(), self.failing_since.is_some()) {
+                (Some(left), _) => left,
+                (None, true) => PROBE_FAILING,
+                (None, false) => match self.sleep_or_write_held() {
                     true => return self.wait_for_entry(queue),
                     false => continue,
                 },
@@ -229,10 +239,16 @@ impl Writer {
             // While the sink fails, this writes the `audit.recovered` record once it works.
             let held = self.deferred_batch();
             self.write(held);
-            if self.unsynced {
+            if self.unsynced > 0 {
                 self.sync_written();
             }
         }
+    }
+
+    /// How long written records may still wait for a sync: `LAZY_SYNC` after the first of them.
+    fn sync_deadline(&self) -> Option<Duration> {
+        self.unsynced_since
+            .map(|since| LAZY_SYNC.saturating_sub(since.elapsed()))
     }
 
     /// Writes the records held in [`Deferred`], if any (they are synced within `LAZY_SYNC`);
@@ -282,12 +298,17 @@ impl Writer {
         }
     }
 
+    /// Syncs the records written since the last sync. If that fails they may be lost (after a
+    /// failed `fdatasync` the kernel may drop the pages), so the log fails like a failed write:
+    /// statements are refused until a write and sync succeed, and `audit.recovered` counts them.
     fn sync_written(&mut self) {
-        self.unsynced = false;
+        let records = std::mem::take(&mut self.unsynced);
+        self.unsynced_since = None;
         if let Output::Files(dir) = &mut self.output {
             crate::ops::metrics::metrics().audit_syncs.inc();
             if let Err(e) = dir.sync() {
                 tracing::error!(error = %e, "audit records were written but could not be synced");
+                self.failed(records, &e);
             }
         }
     }
@@ -299,6 +320,8 @@ impl Writer {
         if batch.is_empty() && self.retry.is_empty() && self.failing_since.is_none() {
             return;
         }
+        // First, as rotating may sync and fail: the records below then say so.
+        let ready = self.ready();
         let mut bodies: Vec<String> = Vec::with_capacity(self.retry.len() + batch.len() + 1);
         if let Some(since) = self.failing_since.map(rfc3339) {
             let recovered = Record::new(Event::Recovered)
@@ -308,14 +331,12 @@ impl Writer {
         }
         bodies.extend(self.retry.iter().cloned());
         bodies.extend(batch.iter().map(|(body, _)| body.clone()));
-        // Someone waits, or the log is recovering: synced now. Otherwise soon (`next_entry`).
-        let sync = batch.iter().any(|(_, ack)| ack.is_some()) || bodies.len() > batch.len();
-        match self
-            .ready()
-            .and_then(|()| self.append_synced(&bodies, sync))
-        {
+        // A decision that must be synced, or the log is recovering: synced now. Otherwise
+        // within `LAZY_SYNC` (`next_entry`).
+        let waited = batch.iter().any(|(_, ack)| ack.is_some());
+        let sync = (waited && self.shared.sync_decisions) || bodies.len() > batch.len();
+        match ready.and_then(|()| self.append_synced(&bodies, sync)) {
             Ok(()) => {
-                self.unsynced |= !sync;
                 self.shared.failing.store(false, Ordering::Relaxed);
                 self.lost = 0;
                 self.failing_since = None;
@@ -377,7 +398,13 @@ impl Writer {
         match &mut self.output {
             Output::Files(dir) => {
                 dir.append(bytes.as_bytes(), sync)?;
-                self.unsynced &= !sync;
+                if sync {
+                    self.unsynced = 0;
+                    self.unsynced_since = None;
+                } else {
+                    self.unsynced += bodies.len() as u64;
+                    self.unsynced_since.get_or_insert_with(Instant::now);
+                }
                 let metrics = crate::ops::metrics::metrics();
                 metrics.audit_records.inc_by(bodies.len() as u64);
                 if sync {
@@ -466,7 +493,7 @@ impl Writer {
 
     /// Stops using the current segment (without a close record); returns its name.
     fn drop_segment(&mut self) -> Option<String> {
-        if self.unsynced {
+        if self.unsynced > 0 {
             self.sync_written();
         }
         let Output::Files(dir) = &mut self.output else {
@@ -491,5 +518,51 @@ impl Writer {
         let sealed = dir.current_path();
         self.rotate("read").ok()?;
         sealed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writer(dir: &std::path::Path, sync_decisions: bool) -> Writer {
+        let (segments, resumed) =
+            SegmentDir::open(dir, 1 << 20, Duration::from_secs(3600)).unwrap();
+        let shared = Shared {
+            in_flight: InFlight::default(),
+            failing: Arc::default(),
+            group_wait: Duration::ZERO,
+            deferred: Arc::new(Deferred::new(16)),
+            sync_decisions,
+        };
+        let output = Output::Files(segments);
+        Writer::new(output, Chain::new(None), Some(resumed), None, shared)
+    }
+
+    #[test]
+    fn a_written_decision_is_answered_before_it_is_synced() {
+        for (sync_decisions, unsynced) in [(true, 0), (false, 1)] {
+            let name = format!("lakegate-writer-{sync_decisions}-{}", std::process::id());
+            let dir = std::env::temp_dir().join(name);
+            let _ = std::fs::remove_dir_all(&dir);
+            let mut writer = writer(&dir, sync_decisions);
+            let (ack, mut answer) = oneshot::channel();
+            let decision = r#"{"event":"statement.decision","time":"t"}"#.to_owned();
+            writer.write(vec![(decision, Some(ack))]);
+            assert_eq!(answer.try_recv(), Ok(true), "answered: written");
+            assert_eq!(
+                writer.unsynced, unsynced,
+                "sync_decisions = {sync_decisions}"
+            );
+            if unsynced > 0 {
+                std::thread::sleep(LAZY_SYNC);
+                assert_eq!(
+                    writer.sync_deadline(),
+                    Some(Duration::ZERO),
+                    "a sync is due"
+                );
+            }
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
     }
 }

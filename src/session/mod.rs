@@ -341,6 +341,7 @@ fn session_context(
         .with_catalog_list(Arc::clone(&catalogs) as Arc<dyn CatalogProviderList>)
         .with_default_features()
         .with_analyzer_rules(analyzer_rules())
+        .with_query_planner(Arc::new(crate::shared_subquery::LakeQueryPlanner))
         .with_type_planner(Arc::new(type_planner::LakeTypePlanner::default()))
         .build();
     let ctx = SessionContext::new_with_state(state);
