@@ -249,11 +249,18 @@ impl SegmentDir {
     }
 
     /// Makes what was appended without a sync durable. A failed sync breaks the segment (as
-    /// in `append`): the next record opens a new one.
+    /// in `append`): the next record opens a new one. A broken segment is not synced again: on
+    /// Linux a failed sync is reported once, so a second one would claim records it may have
+    /// lost (the writer then counts them as lost).
     pub fn sync(&mut self) -> io::Result<()> {
         let Some(segment) = &mut self.current else {
             return Ok(());
         };
+        if segment.broken {
+            return Err(io::Error::other(
+                "the audit segment broke in an earlier failure",
+            ));
+        }
         let synced = segment.file.sync_data();
         segment.broken |= synced.is_err();
         synced

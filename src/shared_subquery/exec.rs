@@ -8,6 +8,12 @@
 //! session's memory pool: a result past the limit fails the statement with
 //! `ResourcesExhausted` (53200), as a hash join's build side does. Only aggregates are shared,
 //! whose results are small next to what they read.
+//!
+//! Every occurrence must compute the same rows, so nothing from above may reach into one
+//! occurrence's input: this node keeps DataFusion's defaults that stop parent filters (a join's
+//! or TopK's dynamic filter), limits, sorts and projections at it (`gather_filters_for_pushdown`,
+//! `supports_limit_pushdown`, `with_fetch`, `try_swapping_with_projection`). Do not override
+//! them; `tests::filters_and_limits_from_above_stay_above_it` fails if one gets through.
 
 use std::collections::HashMap;
 use std::fmt;

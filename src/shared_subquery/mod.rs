@@ -131,8 +131,10 @@ pub fn share_repeated_aggregates(plan: LogicalPlan) -> Result<LogicalPlan> {
 }
 
 /// Aggregates worth sharing that would be wrapped at least twice. An aggregate repeated only
-/// inside another repeated one is computed with it; dropping a candidate can make another
-/// one reachable more often, so this repeats until nothing changes.
+/// inside another repeated one is computed with it, so candidates are counted again as the
+/// wrapping will meet them, until every one left is met twice. Candidates only shrink: one
+/// dropped together with its container is not reconsidered (a missed sharing, never a wrong
+/// one).
 fn repeated_aggregates(plan: &LogicalPlan) -> Result<Vec<Occurrence>> {
     let mut recursive = false;
     plan.apply_with_subqueries(|node| {

@@ -153,3 +153,25 @@ async fn an_error_in_a_shared_subquery_fails_the_statement() {
     let error = run(&context(true, &Arc::default()), sql).await.unwrap_err();
     assert!(error.to_string().contains("Divide by zero"), "{error}");
 }
+
+/// A join's dynamic filter and a TopK limit above one occurrence must not reach into its input:
+/// whichever occurrence runs first gives its rows to the other.
+#[tokio::test]
+async fn filters_and_limits_from_above_stay_above_it() {
+    let joined = "WITH c AS (SELECT g, sum(v) AS s FROM t GROUP BY g) \
+                  SELECT c.g, c.s FROM c JOIN (SELECT 1 AS g) one ON c.g = one.g \
+                  UNION ALL SELECT g, s FROM c ORDER BY g, s";
+    let rows = same_rows(joined).await;
+    let lines = rows.lines().filter(|line| line.starts_with("| ")).count();
+    assert_eq!(lines, 5, "a header, group 1 twice, groups 2 and 3: {rows}");
+    let top = "WITH c AS (SELECT g, sum(v) AS s FROM t GROUP BY g) \
+               SELECT * FROM (SELECT g, s FROM c ORDER BY s DESC, g LIMIT 1) \
+               UNION ALL SELECT g, s FROM c ORDER BY g, s";
+    let rows = same_rows(top).await;
+    let lines = rows.lines().filter(|line| line.starts_with("| ")).count();
+    assert_eq!(
+        lines, 5,
+        "a header, the top group twice, the other two: {rows}"
+    );
+    assert_eq!(shared_nodes(joined).await + shared_nodes(top).await, 4);
+}
