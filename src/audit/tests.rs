@@ -5,6 +5,15 @@ use std::sync::Arc;
 
 use super::{AuditLog, AuditSettings, Event, Record};
 
+/// The settings of a test's log: files in `dir`, nothing shipped to the lake.
+fn in_dir(dir: &std::path::Path) -> AuditSettings {
+    AuditSettings {
+        dir: Some(dir.to_path_buf()),
+        lake: false,
+        ..AuditSettings::default()
+    }
+}
+
 fn temp_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("lakegate-audit-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -15,10 +24,8 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 async fn a_full_queue_makes_writers_wait_and_drops_nothing() {
     let dir = temp_dir("pressure");
     let settings = AuditSettings {
-        dir: Some(dir.clone()),
         queue_capacity: 16,
-        lake: false,
-        ..AuditSettings::default()
+        ..in_dir(&dir)
     };
     let log = AuditLog::start(&settings, None).await.unwrap();
     let writers: Vec<_> = (0..400)
@@ -47,11 +54,7 @@ async fn a_full_queue_makes_writers_wait_and_drops_nothing() {
 #[tokio::test]
 async fn a_second_gateway_cannot_share_the_directory() {
     let dir = temp_dir("lock");
-    let settings = AuditSettings {
-        dir: Some(dir.clone()),
-        lake: false,
-        ..AuditSettings::default()
-    };
+    let settings = in_dir(&dir);
     let _first = AuditLog::start(&settings, None).await.unwrap();
     let second = AuditLog::start(&settings, None).await.unwrap_err();
     assert!(
@@ -65,11 +68,7 @@ async fn a_second_gateway_cannot_share_the_directory() {
 #[tokio::test]
 async fn a_removed_segment_is_replaced_by_the_next_record() {
     let dir = temp_dir("removed");
-    let settings = AuditSettings {
-        dir: Some(dir.clone()),
-        lake: false,
-        ..AuditSettings::default()
-    };
+    let settings = in_dir(&dir);
     let log = AuditLog::start(&settings, None).await.unwrap();
     let first = super::segments::segment_files(&dir).unwrap();
     assert_eq!(first.len(), 1);
@@ -92,10 +91,8 @@ async fn a_removed_segment_is_replaced_by_the_next_record() {
 async fn written_decisions_are_recorded_as_such_and_chain() {
     let dir = temp_dir("written");
     let settings = AuditSettings {
-        dir: Some(dir.clone()),
-        lake: false,
         durability: super::DecisionDurability::Written,
-        ..AuditSettings::default()
+        ..in_dir(&dir)
     };
     let log = AuditLog::start(&settings, None).await.unwrap();
     for _ in 0..3 {

@@ -136,19 +136,15 @@ pub fn share_repeated_aggregates(plan: LogicalPlan) -> Result<LogicalPlan> {
 /// dropped together with its container is not reconsidered (a missed sharing, never a wrong
 /// one).
 fn repeated_aggregates(plan: &LogicalPlan) -> Result<Vec<Occurrence>> {
-    let mut recursive = false;
-    plan.apply_with_subqueries(|node| {
-        recursive |= matches!(node, LogicalPlan::RecursiveQuery(_));
-        Ok(TreeNodeRecursion::Continue)
-    })?;
-    if recursive {
-        return Ok(Vec::new());
-    }
     let mut candidates: Vec<Occurrence> = Vec::new();
     for (occurrence, count) in count_occurrences(plan, |_| false)? {
         if count > 1 && worth_sharing(&occurrence.plan)? {
             candidates.push(occurrence);
         }
+    }
+    // Most statements repeat no aggregate: they stop here, after one walk of the plan.
+    if candidates.is_empty() || is_recursive(plan)? {
+        return Ok(Vec::new());
     }
     loop {
         let wrapped = count_occurrences(plan, |o| candidates.contains(o))?;
@@ -158,6 +154,15 @@ fn repeated_aggregates(plan: &LogicalPlan) -> Result<Vec<Occurrence>> {
             return Ok(candidates);
         }
     }
+}
+
+fn is_recursive(plan: &LogicalPlan) -> Result<bool> {
+    let mut recursive = false;
+    plan.apply_with_subqueries(|node| {
+        recursive |= matches!(node, LogicalPlan::RecursiveQuery(_));
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    Ok(recursive)
 }
 
 /// How often each aggregate occurs, not looking inside those that `stop_at` (wrapped ones).
